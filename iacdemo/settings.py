@@ -1,0 +1,110 @@
+"""The one place that reads the environment.
+
+Every path, default model and environment variable of iacdemo is resolved here, once, so that the
+rest of the code takes plain values and tests can build a `Settings` for a temporary directory
+without touching `os.environ`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ASSETS_DIR = REPO_ROOT / "assets"
+
+EMBEDDED_DEFAULT_MODEL = "smollm2-135m-instruct"
+SPACE_DEFAULT_MODEL = "Qwen/Qwen2.5-1.5B-Instruct"
+
+SYSTEM_PROMPT = (
+    "You are TerraformAI, an AI agent that builds and deploys Cloud Infrastructure written in "
+    "Terraform HCL."
+)
+
+
+def _default_data_dir() -> Path:
+    """`../shared/data` beside the repo is where our machines and CI keep the real data."""
+    shared = REPO_ROOT.parent / "shared" / "data"
+    return shared if shared.is_dir() else REPO_ROOT / "data"
+
+
+def _as_bool(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=_default_data_dir)
+    runs_dir: Path = REPO_ROOT / "runs"
+    cache_dir: Path = REPO_ROOT / "cache"
+    default_model: str = EMBEDDED_DEFAULT_MODEL
+    device: str | None = None  # None: pick CUDA, then MPS, then CPU
+    space_id: str | None = None  # set on a Hugging Face Space
+    host: str = "127.0.0.1"
+    port: int = 7860
+    offline: bool = False  # skip hub look-ups entirely (HF_HUB_OFFLINE)
+    max_new_tokens_cap: int = 1024
+    max_prompt_chars: int = 20_000
+
+    # Derived locations: one definition each, so loaders never build paths of their own.
+    @property
+    def corpus_dir(self) -> Path:
+        return self.data_dir / "corpus"
+
+    @property
+    def iac_eval_csv(self) -> Path:
+        return self.data_dir / "iac-eval" / "iac-eval-dev.csv"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.cache_dir / "datasets"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.cache_dir / "models"
+
+    @property
+    def wheels_dir(self) -> Path:
+        return self.cache_dir / "wheels"
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.cache_dir / "eval"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.cache_dir / "exports"
+
+    @property
+    def on_space(self) -> bool:
+        return bool(self.space_id)
+
+    def with_overrides(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from environment variables (IACDEMO_*, plus SPACE_ID and GRADIO_SERVER_*)."""
+    env = os.environ if environ is None else environ
+    base = Settings()
+    space_id = env.get("SPACE_ID") or None
+    default_model = env.get("IACDEMO_MODEL") or (SPACE_DEFAULT_MODEL if space_id else base.default_model)
+    return Settings(
+        data_dir=Path(env["IACDEMO_DATA_DIR"]) if env.get("IACDEMO_DATA_DIR") else base.data_dir,
+        runs_dir=Path(env["IACDEMO_RUNS_DIR"]) if env.get("IACDEMO_RUNS_DIR") else base.runs_dir,
+        cache_dir=Path(env["IACDEMO_CACHE_DIR"]) if env.get("IACDEMO_CACHE_DIR") else base.cache_dir,
+        default_model=default_model,
+        device=env.get("IACDEMO_DEVICE") or None,
+        space_id=space_id,
+        host=env.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if space_id else base.host),
+        port=int(env.get("GRADIO_SERVER_PORT") or base.port),
+        offline=_as_bool(env.get("HF_HUB_OFFLINE")) or _as_bool(env.get("IACDEMO_OFFLINE")),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read from the environment on first use."""
+    return settings_from_env()
