@@ -45,6 +45,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     offline: bool = False  # skip hub look-ups entirely (HF_HUB_OFFLINE)
+    hub_host: str = "huggingface.co"
     max_new_tokens_cap: int = 1024
     max_prompt_chars: int = 20_000
 
@@ -101,6 +102,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         host=env.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if space_id else base.host),
         port=int(env.get("GRADIO_SERVER_PORT") or base.port),
         offline=_as_bool(env.get("HF_HUB_OFFLINE")) or _as_bool(env.get("IACDEMO_OFFLINE")),
+        hub_host=(env.get("HF_ENDPOINT") or "https://huggingface.co").split("://")[-1].split("/")[0],
     )
 
 

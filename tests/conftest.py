@@ -1,0 +1,40 @@
+"""Shared fixtures: real data from ../shared/data and the real embedded model, loaded once per run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from iacdemo.settings import Settings, get_settings
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    s = get_settings()
+    if not s.corpus_dir.is_dir():
+        pytest.fail(f"Real data not found at {s.data_dir}: tests need ../shared/data beside the repo "
+                    "(or IACDEMO_DATA_DIR).")
+    return s
+
+
+@pytest.fixture(scope="session")
+def loaded_model(settings):
+    """The embedded default model (converted once into the cache, then loaded from safetensors)."""
+    from iacdemo.models import load_model
+
+    return load_model(settings=settings)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, loaded_model) -> Path:
+    """A tiny random Qwen2 model with the real SmolLM2 tokenizer: for plumbing tests that need speed."""
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    tok = loaded_model.tokenizer
+    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                      tie_word_embeddings=True, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    out = tmp_path_factory.mktemp("tiny-model")
+    AutoModelForCausalLM.from_config(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

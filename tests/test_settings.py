@@ -1,0 +1,19 @@
+from pathlib import Path
+
+from iacdemo.settings import EMBEDDED_DEFAULT_MODEL, SPACE_DEFAULT_MODEL, settings_from_env
+
+
+def test_defaults_point_at_shared_data():
+    s = settings_from_env({})
+    assert s.default_model == EMBEDDED_DEFAULT_MODEL
+    assert s.iac_eval_csv.name == "iac-eval-dev.csv"
+    assert not s.on_space
+
+
+def test_env_overrides_and_space_defaults(tmp_path):
+    s = settings_from_env({"IACDEMO_DATA_DIR": str(tmp_path), "SPACE_ID": "me/iacdemo",
+                           "GRADIO_SERVER_PORT": "9999"})
+    assert s.data_dir == Path(tmp_path) and s.corpus_dir == Path(tmp_path) / "corpus"
+    assert s.on_space and s.default_model == SPACE_DEFAULT_MODEL
+    assert s.port == 9999 and s.host == "0.0.0.0"
+    assert settings_from_env({"IACDEMO_MODEL": "x/y", "SPACE_ID": "a/b"}).default_model == "x/y"
