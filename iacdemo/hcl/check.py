@@ -1,0 +1,368 @@
+"""Grounded checks of Terraform code against the provider docs: would `terraform plan` accept it?
+
+Terraform and its AWS provider cannot run here, so plannability is judged statically: the code parses,
+every AWS resource/data type exists, every argument is documented for its type, required arguments are
+set, and references point at things the code declares. Types of other providers (`random_string`,
+`archive_file`, ...) are listed apart and not checked: the docs here say nothing about them and they
+are not AWS hallucinations. The same `CheckResult` feeds the UI badges, the CLI and the offline IaC-Eval
+harness, so there is one notion of "plannable" everywhere.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator
+
+from iacdemo.hcl.extract import extract_hcl, first_code_block
+from iacdemo.hcl.parse import BLOCK_MARKER, HCLParseError, parse_hcl
+from iacdemo.hcl.schema import DATA, META_BLOCKS_NOT_CHECKED, RESOURCE, ProviderSchema, TypeSchema
+
+AWS_PREFIX = "aws"
+# Provider prefixes whose references we check besides those of declared types; guarding the reference
+# regex this way keeps iterator names (`for sub_net in ...: sub_net.id`) from reading as resources.
+COMMON_PROVIDER_PREFIXES = frozenset({"aws", "random", "null", "archive", "tls", "time", "local", "http",
+                                      "template", "external", "cloudinit"})
+
+_RESOURCE_REF = re.compile(r"(?<![\w.\-])(data\.)?([a-z][a-z0-9]*_[a-z0-9_]+)\.([A-Za-z_][\w-]*)")
+_NAMED_REF = re.compile(r"(?<![\w.\-])(var|local|module)\.([A-Za-z_][\w-]*)")
+_FOR_VARS = re.compile(r"\bfor\s+([A-Za-z_][\w-]*)(?:\s*,\s*([A-Za-z_][\w-]*))?\s+in\b")
+
+
+@dataclass
+class CheckResult:
+    has_code: bool = False
+    code: str = ""
+    parses: bool = False
+    parse_error: str | None = None
+    parse_error_line: int | None = None
+    resources: list[str] = field(default_factory=list)  # "type.name" of managed resources
+    data_sources: list[str] = field(default_factory=list)  # "data.type.name"
+    unknown_resource_types: list[dict] = field(default_factory=list)  # {type, kind, address, suggestion}
+    unknown_arguments: list[dict] = field(default_factory=list)  # {address, argument, block_path, suggestion}
+    missing_required: list[dict] = field(default_factory=list)  # {address, argument, block_path}
+    broken_references: list[dict] = field(default_factory=list)  # {reference, kind, used_in}
+    malformed_blocks: list[str] = field(default_factory=list)  # wrong label count, duplicate addresses
+    other_provider_types: list[str] = field(default_factory=list)
+    arguments_checked: int = 0  # arguments of known AWS types looked up in the schema
+
+    @property
+    def plannable(self) -> bool:
+        return (self.has_code and self.parses and not self.unknown_resource_types and not self.unknown_arguments
+                and not self.missing_required and not self.broken_references and not self.malformed_blocks)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["plannable"] = self.plannable
+        return out
+
+    def badges(self) -> list[tuple[str, str]]:
+        """(label, level) pairs for the UI; level is one of ok, info, warn, error."""
+        if not self.has_code:
+            return [("no code", "error")]
+        if not self.parses:
+            where = f" (line {self.parse_error_line})" if self.parse_error_line else ""
+            return [(f"does not parse{where}", "error")]
+        badges: list[tuple[str, str]] = [("parses", "ok")]
+        problems = [
+            (len(self.unknown_resource_types), "unknown type", "unknown types"),
+            (len(self.unknown_arguments), "unknown argument", "unknown arguments"),
+            (len(self.missing_required), "missing required argument", "missing required arguments"),
+            (len(self.broken_references), "broken reference", "broken references"),
+            (len(self.malformed_blocks), "malformed block", "malformed blocks"),
+        ]
+        for count, one, many in problems:
+            if count:
+                badges.append((f"{count} {one if count == 1 else many}", "error"))
+        if self.other_provider_types:
+            badges.append((f"other providers: {', '.join(self.other_provider_types)}", "info"))
+        n = len(self.resources) + len(self.data_sources)
+        badges.append((f"{n} block{'s' if n != 1 else ''}", "info"))
+        badges.append(("plannable", "ok") if self.plannable else ("not plannable", "error"))
+        return badges
+
+
+def check_answer(answer: str | None, schema: ProviderSchema, *, official: bool = False,
+                 nested_required: bool = False) -> CheckResult:
+    """Extract the code from a model's answer and check it.
+
+    `official=True` takes the code exactly as the IaC-Eval harness would (first fenced block); the
+    default also recovers unfenced HCL, which is what a viewer of the demo wants to see judged.
+    """
+    code = first_code_block(answer) if official else extract_hcl(answer)
+    return check_hcl(code or "", schema, nested_required=nested_required)
+
+
+def check_hcl(code: str, schema: ProviderSchema, *, nested_required: bool = False) -> CheckResult:
+    """Check one Terraform program (the text of a .tf file)."""
+    result = CheckResult(has_code=bool(code and code.strip()), code=code or "")
+    if not result.has_code:
+        return result
+    try:
+        tree = parse_hcl(code, explicit_blocks=True)
+    except HCLParseError as exc:
+        result.parse_error, result.parse_error_line = str(exc), exc.line
+        return result
+    result.parses = True
+    _Checker(schema, result, nested_required).run(tree)
+    return result
+
+
+class _Checker:
+    def __init__(self, schema: ProviderSchema, result: CheckResult, nested_required: bool):
+        self.schema = schema
+        self.result = result
+        self.nested_required = nested_required
+
+    def run(self, tree: dict) -> None:
+        declared_resources: set[tuple[str, str]] = set()
+        declared_data: set[tuple[str, str]] = set()
+        other: set[str] = set()
+        for kind, key in ((RESOURCE, "resource"), (DATA, "data")):
+            seen: set[str] = set()
+            for type_name, name, body in self._labelled_blocks(tree, key):
+                address = f"{type_name}.{name}" if kind == RESOURCE else f"data.{type_name}.{name}"
+                if address in seen:
+                    self.result.malformed_blocks.append(f"duplicate {address}")
+                seen.add(address)
+                (declared_resources if kind == RESOURCE else declared_data).add((type_name, name))
+                (self.result.resources if kind == RESOURCE else self.result.data_sources).append(address)
+                if _provider_prefix(type_name) != AWS_PREFIX:
+                    other.add(type_name)
+                    continue
+                type_schema = self.schema.get(type_name, kind)
+                if type_schema is None:
+                    self.result.unknown_resource_types.append(
+                        {"type": type_name, "kind": kind, "address": address,
+                         "suggestion": self.schema.suggest(type_name, kind)})
+                    continue
+                self._check_body(type_schema, address, body, ())
+        self.result.other_provider_types = sorted(other)
+        self._check_references(tree, declared_resources, declared_data)
+
+    def _labelled_blocks(self, tree: dict, key: str) -> Iterator[tuple[str, str, dict]]:
+        for entry in _as_list(tree.get(key)):
+            if not isinstance(entry, dict):
+                continue
+            for type_name, named in entry.items():
+                if type_name == BLOCK_MARKER:
+                    self.result.malformed_blocks.append(f"{key} block without labels")
+                    continue
+                if not isinstance(named, dict) or named.get(BLOCK_MARKER):
+                    self.result.malformed_blocks.append(f'{key} "{type_name}" needs two labels (type and name)')
+                    continue
+                for name, body in named.items():
+                    if isinstance(body, dict) and body.get(BLOCK_MARKER):
+                        yield type_name, name, body
+                    else:
+                        self.result.malformed_blocks.append(f'{key} "{type_name}" "{name}" has extra labels')
+
+    def _check_body(self, type_schema: TypeSchema, address: str, body: dict, path: tuple[str, ...]) -> None:
+        spec = type_schema.find_block(path) if path else type_schema
+        if spec is None:
+            return  # a block the docs name but never detail (e.g. `filter`): nothing to check against
+        present: set[str] = set()
+        for key, value in body.items():
+            if key.startswith("__"):
+                continue
+            if key == "dynamic":
+                for label, content in _dynamic_blocks(value):
+                    present.add(label)
+                    self._check_argument(type_schema, address, label, path)
+                    for inner in content:
+                        self._check_body(type_schema, address, inner, path + (label,))
+                continue
+            present.add(key)
+            if not path and key in META_BLOCKS_NOT_CHECKED:
+                continue
+            if not self._check_argument(type_schema, address, key, path):
+                continue
+            for inner in _block_bodies(value):
+                self._check_body(type_schema, address, inner, path + (key,))
+        if path and not self.nested_required:
+            return
+        for name in spec.required():
+            if name not in present:
+                self.result.missing_required.append(
+                    {"address": address, "argument": name, "block_path": ".".join(path)})
+
+    def _check_argument(self, type_schema: TypeSchema, address: str, name: str, path: tuple[str, ...]) -> bool:
+        self.result.arguments_checked += 1
+        if type_schema.is_known(name):
+            return True
+        close = difflib.get_close_matches(name, type_schema.known_names, n=1, cutoff=0.75)
+        self.result.unknown_arguments.append({"address": address, "argument": name, "block_path": ".".join(path),
+                                              "suggestion": close[0] if close else None})
+        return False
+
+    def _check_references(self, tree: dict, resources: set[tuple[str, str]], data: set[tuple[str, str]]) -> None:
+        variables = {name for entry in _as_list(tree.get("variable")) if isinstance(entry, dict)
+                     for name in entry if not name.startswith("__")}
+        locals_ = {name for entry in _as_list(tree.get("locals")) if isinstance(entry, dict)
+                   for name in entry if not name.startswith("__")}
+        modules = {name for entry in _as_list(tree.get("module")) if isinstance(entry, dict)
+                   for name in entry if not name.startswith("__")}
+        prefixes = COMMON_PROVIDER_PREFIXES | {_provider_prefix(t) for t, _ in resources | data}
+        seen: set[str] = set()
+        dynamic_iterators = _dynamic_iterators(tree)
+        for used_in, text in _expressions(tree):
+            code = _expression_code(text)
+            iterators = dynamic_iterators | {v for match in _FOR_VARS.finditer(code) for v in match.groups() if v}
+            for match in _RESOURCE_REF.finditer(code):
+                is_data, type_name, name = bool(match.group(1)), match.group(2), match.group(3)
+                if type_name in iterators or _provider_prefix(type_name) not in prefixes:
+                    continue
+                declared = (type_name, name) in (data if is_data else resources)
+                reference = f"{'data.' if is_data else ''}{type_name}.{name}"
+                if not declared and reference not in seen:
+                    seen.add(reference)
+                    self.result.broken_references.append(
+                        {"reference": reference, "kind": DATA if is_data else RESOURCE, "used_in": used_in})
+            for match in _NAMED_REF.finditer(code):
+                kind, name = match.group(1), match.group(2)
+                pool = {"var": variables, "local": locals_, "module": modules}[kind]
+                reference = f"{kind}.{name}"
+                if name not in pool and reference not in seen:
+                    seen.add(reference)
+                    self.result.broken_references.append({"reference": reference, "kind": kind, "used_in": used_in})
+
+
+def _provider_prefix(type_name: str) -> str:
+    return type_name.split("_", 1)[0]
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _block_bodies(value: Any) -> list[dict]:
+    """Nested block bodies under an argument; attribute values (maps, lists of objects) are not blocks."""
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, dict) and v.get(BLOCK_MARKER)]
+    if isinstance(value, dict) and value.get(BLOCK_MARKER):
+        return [value]
+    return []
+
+
+def _dynamic_blocks(value: Any) -> Iterator[tuple[str, list[dict]]]:
+    """(block name, content bodies) of `dynamic "name" { content { ... } }` blocks."""
+    for entry in _as_list(value):
+        if not isinstance(entry, dict):
+            continue
+        for label, spec in entry.items():
+            if label.startswith("__") or not isinstance(spec, dict):
+                continue
+            yield label, _block_bodies(spec.get("content"))
+
+
+def _dynamic_iterators(tree: Any) -> set[str]:
+    """Names usable as `name.value` inside dynamic blocks (the label, or the `iterator` argument)."""
+    found: set[str] = set()
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "dynamic":
+                    for entry in _as_list(value):
+                        if isinstance(entry, dict):
+                            for label, spec in entry.items():
+                                if label.startswith("__"):
+                                    continue
+                                found.add(label)
+                                if isinstance(spec, dict) and isinstance(spec.get("iterator"), str):
+                                    found.add(spec["iterator"].strip("${}"))
+                stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def _expressions(tree: Any, where: str = "") -> Iterator[tuple[str, str]]:
+    """(location, string) for every string value holding an interpolation or expression."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            if key.startswith("__"):
+                continue
+            yield from _expressions(value, f"{where}.{key}" if where else key)
+    elif isinstance(tree, list):
+        for item in tree:
+            yield from _expressions(item, where)
+    elif isinstance(tree, str) and ("${" in tree or "%{" in tree):
+        yield _address_of(where), tree
+
+
+def _address_of(where: str) -> str:
+    """A readable address from the walk path: resource.aws_x.y.arg -> aws_x.y."""
+    parts = where.split(".")
+    if parts[0] == "resource" and len(parts) >= 3:
+        return ".".join(parts[1:3])
+    if parts[0] == "data" and len(parts) >= 3:
+        return "data." + ".".join(parts[1:3])
+    return ".".join(parts[:2])
+
+
+def _expression_code(text: str) -> str:
+    """The expression code inside every `${...}`/`%{...}` of a string, with quoted literals removed
+    (interpolations inside those literals kept), so words in strings never read as references."""
+    pieces: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text.startswith("$${", i) or text.startswith("%%{", i):
+            i += 3
+            continue
+        if text.startswith("${", i) or text.startswith("%{", i):
+            end = _expression_end(text, i + 2)
+            pieces.append(_strip_literals(text[i + 2:end]))
+            i = end + 1
+            continue
+        i += 1
+    return "\n".join(pieces)
+
+
+def _expression_end(text: str, start: int) -> int:
+    depth, i, n = 1, start, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == '"':
+            i = _literal_end(text, i)
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return n
+
+
+def _literal_end(text: str, quote: int) -> int:
+    i, n = quote + 1, len(text)
+    while i < n:
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text.startswith("${", i):
+            i = _expression_end(text, i + 2) + 1
+            continue
+        if text[i] == '"':
+            return i + 1
+        i += 1
+    return n
+
+
+def _strip_literals(code: str) -> str:
+    out: list[str] = []
+    i, n = 0, len(code)
+    while i < n:
+        if code[i] == '"':
+            end = _literal_end(code, i)
+            out.append(" " + _expression_code(code[i + 1:end - 1]) + " ")
+            i = end
+            continue
+        out.append(code[i])
+        i += 1
+    return "".join(out)

@@ -1,0 +1,84 @@
+"""Parsing HCL with python-hcl2, turning its parser errors into user-facing ones.
+
+The shape is python-hcl2's dict form with quotes stripped: top-level keys `resource`, `data`, ...
+each a list of `{type: {name: body}}`; nested blocks are lists of bodies; expressions and
+interpolations stay as strings like `"${aws_s3_bucket.b.id}"`. Comments are dropped: with them, hcl2
+puts `__comments__` keys into block bodies, which would look like arguments to everything downstream.
+"""
+from __future__ import annotations
+
+import re
+import textwrap
+
+import hcl2
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+
+from iacdemo.errors import IacdemoError
+
+BLOCK_MARKER = "__is_block__"
+
+
+class HCLParseError(IacdemoError):
+    """HCL that python-hcl2 cannot parse; `line`/`column` are 1-based, None when unknown."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        super().__init__(message)
+        self.line = line
+        self.column = column
+
+
+def parse_hcl(text: str, *, explicit_blocks: bool = False, preserve_heredocs: bool = True) -> dict:
+    """Parse HCL text into python-hcl2's dict form.
+
+    `explicit_blocks=True` adds `"__is_block__": True` to every block body, the only way to tell a
+    nested block (`rule { ... }`) from an attribute holding a list of objects (`rule = [{ ... }]`).
+    `preserve_heredocs=False` gives a heredoc's value as Terraform has it (`<<EOF\nx\nEOF` -> "x\n",
+    `<<-` indentation trimmed). python-hcl2's own option for this escapes the quotes of `<<-` heredocs
+    (8.1.4), so it is done here. The first call in a process builds the lark grammar (about 2.5 s
+    without python-hcl2's on-disk grammar cache); later ones reuse it.
+    """
+    options = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=explicit_blocks,
+                                        with_comments=False)
+    try:
+        tree = hcl2.loads(text, serialization_options=options)
+        return tree if preserve_heredocs else _unwrap_heredocs(tree)
+    except (UnexpectedToken, UnexpectedCharacters, UnexpectedEOF) as exc:
+        raise HCLParseError(_describe(exc), getattr(exc, "line", None), getattr(exc, "column", None)) from exc
+    except (LarkError, ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as exc:
+        # hcl2's transformer reports some invalid HCL (duplicate keys, odd literals) this way.
+        raise HCLParseError(f"Invalid HCL: {exc}") from exc
+
+
+_HEREDOC = re.compile(r"\A<<(-?)([A-Za-z_][\w-]*)[ \t]*\n(.*?)\n?[ \t]*\2\Z", re.S)
+
+
+def _unwrap_heredocs(value):
+    if isinstance(value, dict):
+        return {k: _unwrap_heredocs(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_heredocs(v) for v in value]
+    if isinstance(value, str) and value.startswith("<<"):
+        match = _HEREDOC.match(value)
+        if match:
+            body = match.group(3) + "\n" if match.group(3) else ""
+            return textwrap.dedent(body) if match.group(1) else body
+    return value
+
+
+def warm_up() -> None:
+    """Build the grammar now (e.g. at app start) so the first answer is not the slow one."""
+    parse_hcl('locals {\n  warm = true\n}\n')
+
+
+def _describe(exc: Exception) -> str:
+    line, column = getattr(exc, "line", None), getattr(exc, "column", None)
+    where = f"line {line}, column {column}" if line not in (None, -1) else "end of input"
+    if isinstance(exc, UnexpectedToken):
+        token = exc.token
+        found = "end of input" if token.type == "$END" else repr(str(token).strip() or token.type)
+        expected = sorted(e for e in exc.expected if not e.startswith("__"))[:8]
+        hint = f" (expected one of: {', '.join(expected)})" if expected else ""
+        return f"HCL syntax error at {where}: unexpected {found}{hint}"
+    if isinstance(exc, UnexpectedCharacters):
+        return f"HCL syntax error at {where}: unexpected character {exc.char!r}"
+    return f"HCL syntax error at {where}: unexpected end of input"

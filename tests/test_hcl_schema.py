@@ -1,0 +1,141 @@
+"""The provider schema read from the real AWS provider docs, and its cache."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from iacdemo.errors import DataError
+from iacdemo.hcl.schema import (ProviderSchema, _literal, build_schema, docs_fingerprint, load_schema,
+                                provider_docs_paths)
+from iacdemo.settings import REPO_ROOT, get_settings
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("iacdemo-cache")
+
+
+@pytest.fixture(scope="module")
+def schema(cache_dir) -> ProviderSchema:
+    started = time.perf_counter()
+    loaded = load_schema(get_settings().with_overrides(cache_dir=cache_dir))
+    print(f"\nschema ready in {time.perf_counter() - started:.2f} s "
+          f"({len(loaded.resources)} resource types, {len(loaded.data_sources)} data-source types)")
+    return loaded
+
+
+def test_type_counts(schema):
+    assert len(schema.resources) > 1300
+    assert len(schema.data_sources) > 540
+    assert "aws_s3_bucket" in schema.resources and "aws_ami" in schema.data_sources
+
+
+def test_contributor_insights_arguments(schema):
+    insights = schema.get("aws_dynamodb_contributor_insights")
+    assert set(insights.arguments) == {"table_name", "index_name"}
+    assert insights.required() == ["table_name"]
+    assert insights.is_known("table_name") and insights.is_known("count") and insights.is_known("depends_on")
+    assert not insights.is_known("enable_logging") and not insights.is_known("region")
+
+
+def test_nested_blocks_and_defaults(schema):
+    listener = schema.get("aws_lb_listener")
+    assert set(listener.required()) == {"default_action", "load_balancer_arn"}
+    action = listener.find_block(["default_action"])
+    assert action.required() == ["type"]
+    assert listener.find_block(["default_action", "redirect"]).arguments["status_code"].required is False
+    assert listener.find_block(["default_action", "forward", "stickiness"]).defaults() == {"enabled": False}
+    # a block looked up by a path the page does not spell out is still found by its name
+    assert listener.find_block(["whatever", "authenticate_oidc"]) is not None
+    assert schema.get("aws_s3_bucket").defaults()["force_destroy"] is False
+    assert schema.get("aws_sqs_queue").defaults()["delay_seconds"] == 0
+
+
+def test_data_sources_and_attributes(schema):
+    ami = schema.get("aws_ami", "data")
+    assert {"most_recent", "owners", "filter", "name_regex"} <= ami.known_names
+    assert "image_id" in ami.attributes and "image_id" not in ami.known_names
+    assert schema.get("aws_ami", "resource") is not schema.get("aws_ami", "data")
+
+
+def test_aliases_and_misheaded_pages(schema):
+    assert schema.get("aws_alb_listener").required() == schema.get("aws_lb_listener").required()
+    # d/msk_kafka_version.html.markdown is headed "aws_msk_cluster"; the file name is the real type
+    assert schema.get("aws_msk_kafka_version", "data") is not None
+
+
+def test_suggest(schema):
+    assert schema.suggest("aws_dynamodb_contributor_insight") == "aws_dynamodb_contributor_insights"
+    assert schema.suggest("aws_s3_buckets") == "aws_s3_bucket"
+    assert schema.suggest("aws_amis", "data") == "aws_ami"
+    assert schema.suggest("completely_unrelated_thing") is None
+
+
+def test_literal_defaults():
+    assert _literal("true") is True and _literal("False") is False
+    assert _literal("1") == 1 and _literal("-5") == -5
+    assert _literal('"x"') == "x" and _literal("1.0") == "1.0" and _literal("PROVISIONED") == "PROVISIONED"
+
+
+def test_cache_written_and_loaded_fast_by_a_second_process(schema, cache_dir):
+    files = list((cache_dir / "schema").glob("*.json"))
+    assert len(files) == 1 and json.loads(files[0].read_text())["fingerprint"] == schema.fingerprint
+    script = textwrap.dedent("""
+        import json, time
+        started = time.perf_counter()
+        from iacdemo.hcl.schema import load_schema
+        schema = load_schema()
+        print(json.dumps({"seconds": time.perf_counter() - started, "resources": len(schema.resources),
+                          "data": len(schema.data_sources)}))
+    """)
+    env = {**os.environ, "IACDEMO_CACHE_DIR": str(cache_dir), "PYTHONPATH": str(REPO_ROOT)}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60,
+                         check=True)
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"\ncached schema load in a fresh process: {loaded['seconds']:.3f} s")
+    assert loaded["seconds"] < 1.0
+    assert (loaded["resources"], loaded["data"]) == (len(schema.resources), len(schema.data_sources))
+
+
+def _page(name: str, args: str) -> str:
+    return f"---\nsubcategory: \"T\"\n---\n\n# Resource: {name}\n\n## Argument Reference\n\n{args}\n"
+
+
+def test_markdown_checkout_and_fingerprint(tmp_path):
+    """Users who are online point at a git checkout of the provider: markdown files, not JSONL."""
+    pages = tmp_path / "website" / "docs" / "r"
+    pages.mkdir(parents=True)
+    page = pages / "thing.html.markdown"
+    page.write_text(_page("aws_thing", "* `size` - (Required) Size. Defaults to `3`.\n"
+                                       "* `rule` - (Optional) Rules.\n\n"
+                                       "### rule\n\n* `action` - (Required) What to do.\n"))
+    schema = build_schema([tmp_path])
+    thing = schema.get("aws_thing")
+    assert thing.required() == ["size"] and thing.defaults() == {"size": 3}
+    assert thing.find_block(["rule"]).required() == ["action"]
+    before = docs_fingerprint([tmp_path])
+    page.write_text(page.read_text() + "* `extra` - (Optional) More.\n")
+    os.utime(page, ns=(time.time_ns(), time.time_ns() + 5_000_000_000))
+    assert docs_fingerprint([tmp_path]) != before
+
+
+def test_missing_docs_is_a_data_error(tmp_path):
+    settings = get_settings().with_overrides(data_dir=tmp_path / "nowhere", cache_dir=tmp_path / "cache")
+    with pytest.raises(DataError):
+        load_schema(settings)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="No AWS provider resource pages"):
+        build_schema([empty])
+
+
+def test_provider_docs_paths_prefers_the_provider_file():
+    paths = provider_docs_paths()
+    assert len(paths) == 1 and paths[0].name == "terraform-provider-aws-docs.jsonl.gz"
