@@ -1,0 +1,134 @@
+"""Real-browser fixtures: the app in a subprocess, Debian's Chromium driven by Playwright.
+
+The app runs exactly as a user starts it (`python app.py --port N`), with temporary runs and cache
+dirs; the cache's `models/` links to the real one so the embedded model is not converted again.
+`playwright install` cannot download browsers here, so the system Chromium is used
+(scripts/ensure_browser.sh installs it).
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from iacdemo.settings import REPO_ROOT
+from tests.ui_support import linked_cache_dir
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+VIEWPORT = {"width": 1280, "height": 800}
+START_TIMEOUT_S = 120
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: drives the running app in headless Chromium")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser/" in item.nodeid:
+            item.add_marker(pytest.mark.browser)
+
+
+@dataclass
+class AppServer:
+    url: str
+    process: subprocess.Popen
+    runs_dir: Path
+    cache_dir: Path
+    log_path: Path
+    startup_s: float  # from process start to the first HTTP 200 of the page
+
+    def alive(self) -> bool:
+        return self.process.poll() is None and _get(self.url) == 200
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except OSError:
+        return None
+
+
+@pytest.fixture(scope="session")
+def app_server(settings, tmp_path_factory) -> AppServer:
+    tmp = tmp_path_factory.mktemp("browser-app")
+    runs_dir, cache_dir = tmp / "runs", linked_cache_dir(tmp / "cache", settings)
+    port = _free_port()
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / "app-server.log"
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    env.pop("SPACE_ID", None)
+    cmd = [sys.executable, "app.py", "--port", str(port), "--runs-dir", str(runs_dir),
+           "--cache-dir", str(cache_dir), "--data-dir", str(settings.data_dir)]
+    started = time.perf_counter()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        while _get(url) != 200:
+            if process.poll() is not None:
+                pytest.fail(f"app.py exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+            if time.perf_counter() - started > START_TIMEOUT_S:
+                pytest.fail(f"app.py did not answer within {START_TIMEOUT_S} s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.2)
+        server = AppServer(url=url, process=process, runs_dir=runs_dir, cache_dir=cache_dir, log_path=log_path,
+                           startup_s=round(time.perf_counter() - started, 2))
+        (ARTIFACTS / "startup.json").write_text(json.dumps({"first_http_200_s": server.startup_s}) + "\n")
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/ensure_browser.sh` (make test does).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+def open_app(page, server: AppServer, query: str = ""):
+    """Load the app and wait until the header (rendered by the server) is on screen."""
+    page.goto(server.url + query)
+    page.locator('[data-testid="header-device"]').wait_for(state="visible", timeout=60_000)
+    return page
+
+
+def open_tab(page, title: str):
+    page.get_by_role("tab", name=title).click()

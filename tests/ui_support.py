@@ -1,0 +1,19 @@
+"""Helpers shared by the UI tests (unit and browser)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from iacdemo.settings import Settings
+
+
+def linked_cache_dir(target: Path, settings: Settings) -> Path:
+    """A fresh cache dir whose `models/` is the real one, so the embedded model is never re-converted,
+    while built datasets and evaluation results land in the temporary dir."""
+    target.mkdir(parents=True, exist_ok=True)
+    for shared in ("models", "wheels"):
+        source = settings.cache_dir / shared
+        source.mkdir(parents=True, exist_ok=True)
+        link = target / shared
+        if not link.exists():
+            link.symlink_to(source.resolve(), target_is_directory=True)
+    return target
