@@ -1,0 +1,165 @@
+"""Scoring one answer to one IaC-Eval task, the way the official harness does, offline.
+
+Official pipeline: first fenced code block -> `terraform init` + `terraform plan` (plannable = exit 0)
+-> `terraform show -json` -> OPA on the plan -> pass when plannable and no leaf of the result is false.
+Static mode replaces Terraform by the docs-grounded check (`iacdemo.hcl.check_hcl(...).plannable`)
+and the emulated plan (`plan.py`); real mode (Terraform and its provider installed) runs Terraform.
+The policy runs in regorus either way.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable
+
+from iacdemo.evaluation import causes
+from iacdemo.evaluation.plan import build_plan
+from iacdemo.evaluation.rego import evaluate_policy
+from iacdemo.evaluation.tasks import Task
+from iacdemo.evaluation.terraform_cli import REAL, STATIC, detect_mode, terraform_plan
+from iacdemo.hcl.check import CheckResult, check_hcl
+from iacdemo.hcl.extract import first_code_block
+from iacdemo.hcl.parse import HCLParseError, parse_hcl
+
+
+@dataclass
+class TaskResult:
+    task_id: int
+    difficulty: int
+    passed: bool
+    plannable: bool
+    has_code: bool
+    parses: bool
+    failed_rules: list[str] = field(default_factory=list)
+    check: dict = field(default_factory=dict)  # CheckResult.to_dict() without the code
+    error: str | None = None  # engine or plan error, if any
+    cause: str | None = None  # why it failed (see causes.py); None when it passed
+    mode: str = STATIC
+    code: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def score_answer(task: Task, answer_text: str | None, schema, *, mode: str | None = None,
+                 reference: bool = False) -> TaskResult:
+    """Score a model's raw answer: the code is its first fenced block, exactly as officially extracted."""
+    code = first_code_block(answer_text)
+    return score_code(task, code, schema, mode=mode, reference=reference)
+
+
+def score_reference(task: Task, schema, *, mode: str | None = None) -> TaskResult:
+    """Score the task's own reference program (the harness's fidelity check)."""
+    return score_code(task, task.reference, schema, mode=mode, reference=True)
+
+
+def score_code(task: Task, code: str | None, schema, *, mode: str | None = None,
+               reference: bool = False) -> TaskResult:
+    started = time.perf_counter()
+    mode = mode or STATIC
+    result = TaskResult(task_id=task.id, difficulty=task.difficulty, passed=False, plannable=False,
+                        has_code=bool(code and code.strip()), parses=False, mode=mode, code=code or "")
+    try:
+        _score_into(result, task, code or "", schema, mode, reference)
+    finally:
+        result.seconds = round(time.perf_counter() - started, 4)
+    return result
+
+
+def _score_into(result: TaskResult, task: Task, code: str, schema, mode: str, reference: bool) -> None:
+    if not result.has_code:
+        result.cause = causes.NO_CODE
+        return
+    check, config = _check_once(code, schema)
+    result.check = {k: v for k, v in check.to_dict().items() if k != "code"}
+    result.parses = check.parses
+    if not check.parses or config is None:
+        result.cause, result.error = causes.NO_PARSE, check.parse_error
+        return
+    if mode == REAL:
+        tf = terraform_plan(code)
+        result.plannable, plan = tf.plannable, tf.plan
+        if not tf.plannable or plan is None:
+            result.cause, result.error = causes.NOT_PLANNABLE, tf.error
+            return
+    else:
+        result.plannable = check.plannable
+        plan = build_plan(config, schema)
+    outcome = evaluate_policy(task.policy, plan)
+    result.failed_rules = outcome.failed_rules
+    result.error = outcome.error
+    if not result.plannable:  # officially no policy runs; the rules are kept to show what else fails
+        result.cause = causes.NOT_PLANNABLE
+        return
+    result.passed = outcome.passed
+    if not result.passed:
+        result.cause = _failure_cause(task, config, schema, outcome, reference, plan)
+
+
+def _check_once(code: str, schema) -> tuple[CheckResult, dict | None]:
+    """`check_hcl(code)` plus the parsed tree, parsing only once (parsing is most of the time spent).
+
+    `check_hcl` takes text, so its checker is run on our tree directly; should that internal ever
+    change, we fall back to the public function and a second parse.
+    """
+    try:
+        tree = parse_hcl(code, explicit_blocks=True)
+    except HCLParseError:
+        return check_hcl(code, schema), None
+    try:
+        from iacdemo.hcl.check import _Checker
+
+        check = CheckResult(has_code=True, code=code, parses=True)
+        _Checker(schema, check, False).run(tree)
+    except (ImportError, TypeError, AttributeError):
+        check = check_hcl(code, schema)
+    return check, tree
+
+
+def _failure_cause(task: Task, config: dict, schema, outcome, reference: bool, plan: dict) -> str:
+    if outcome.error:
+        return causes.ENGINE_ERROR
+    if causes.uses_modules(config):
+        return causes.MODULE
+    symbolic = evaluate_policy(task.policy, build_plan(config, schema, symbolic=True))
+    if symbolic.passed or causes.reads_unknown_values(task.policy, plan):
+        return causes.UNKNOWN_UNTIL_APPLY
+    if causes.unset_provider_attributes(task.policy, config, schema):
+        return causes.PROVIDER_DEFAULT
+    return causes.REFERENCE_DISAGREEMENT if reference else causes.INTENT_NOT_MET
+
+
+def score_many(tasks: Iterable[Task], answers: Iterable[str | None], schema, *, mode: str | None = None,
+               progress: Callable[[int, int], Any] | None = None) -> list[TaskResult]:
+    """Score answers (one per task, in order); `progress(done, total)` is called after each."""
+    tasks, answers = list(tasks), list(answers)
+    results = []
+    for i, (task, answer) in enumerate(zip(tasks, answers)):
+        results.append(score_answer(task, answer, schema, mode=mode))
+        if progress:
+            progress(i + 1, len(tasks))
+    return results
+
+
+def run_reference(tasks: Iterable[Task], schema=None, *, mode: str | None = None,
+                  progress: Callable[[int, int], Any] | None = None) -> dict:
+    """Score every task's reference program and aggregate: the harness's fidelity report."""
+    from iacdemo.evaluation.report import build_report
+    from iacdemo.hcl.schema import load_schema
+
+    schema = schema if schema is not None else load_schema()
+    mode = mode or detect_mode()
+    tasks = list(tasks)
+    started = time.perf_counter()
+    results = []
+    for i, task in enumerate(tasks):
+        results.append(score_reference(task, schema, mode=mode))
+        if progress:
+            progress(i + 1, len(tasks))
+    report = build_report(tasks, results, mode=mode, answers="reference")
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    return report
+
+
+__all__ = ["TaskResult", "score_answer", "score_reference", "score_code", "score_many", "run_reference"]

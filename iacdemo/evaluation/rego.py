@@ -1,0 +1,147 @@
+"""Running an IaC-Eval intent policy on a plan with regorus, scored the way the official harness does.
+
+Officially: `opa eval -i plan.json -d policy.rego data` (with `--v1-compatible` only when the policy
+imports `rego.v1`), then every leaf of the result is collected (dicts and lists walked, empty ones
+contributing nothing) and the sample passes when `False not in leaves`. Python's `in` uses `==`, so
+a leaf `0` fails a sample as well; undefined rules are absent and fail nothing. We evaluate the
+policy's own package, which is all of `data` when a single policy is loaded.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Iterable
+
+import regorus
+
+from iacdemo.errors import IacdemoError
+
+
+class PolicyError(IacdemoError):
+    """A policy the Rego engine cannot compile or evaluate (scored as a failure, never a crash)."""
+
+
+@dataclass
+class PolicyOutcome:
+    passed: bool
+    package: str = ""
+    value: Any = None  # the package's document
+    failed_rules: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"passed": self.passed, "package": self.package, "failed_rules": self.failed_rules,
+                "error": self.error, "value": self.value}
+
+
+def uses_rego_v1(policy: str) -> bool:
+    """The official harness's test, line by line: v1 syntax only for policies importing `rego.v1`."""
+    return any("import rego.v1" in line for line in policy.splitlines())
+
+
+@lru_cache(maxsize=512)
+def _compiled(policy: str) -> tuple[Any, str]:
+    """An engine with the policy loaded; cloned per evaluation so parsing happens once per policy."""
+    engine = regorus.Engine()
+    if not uses_rego_v1(policy):
+        engine.set_rego_v0(True)
+    try:
+        package = engine.add_policy("policy.rego", policy)
+    except Exception as exc:  # regorus raises plain RuntimeError/ValueError with the compiler message
+        raise PolicyError(f"Rego policy does not compile: {_first_line(exc)}") from None
+    return engine, package
+
+
+def compile_policy(policy: str) -> str:
+    """The policy's package path (`data.terraform.validation`); raises PolicyError if it won't compile."""
+    if not policy or not policy.strip():
+        raise PolicyError("Rego policy is empty.")
+    return _compiled(policy)[1]
+
+
+def evaluate_policy(policy: str, plan: dict | str) -> PolicyOutcome:
+    """Evaluate the policy on a plan JSON; errors become a failed outcome with `error` set."""
+    plan_json = plan if isinstance(plan, str) else json.dumps(plan)
+    try:
+        package, raw = _evaluate(policy, plan_json)
+    except PolicyError as exc:
+        return PolicyOutcome(passed=False, error=str(exc))
+    except Exception as exc:
+        hoisted = hoist_some_declarations(policy) if _DUPLICATE_LOCAL in str(exc) else policy
+        if hoisted == policy:
+            return PolicyOutcome(passed=False, error=f"Rego evaluation failed: {_first_line(exc)}")
+        try:
+            package, raw = _evaluate(hoisted, plan_json)
+        except Exception as retry_exc:
+            return PolicyOutcome(passed=False, error=f"Rego evaluation failed: {_first_line(retry_exc)}")
+    results = raw.get("result") or []
+    value = results[0]["expressions"][0]["value"] if results else {}
+    false_paths = [path for path, leaf in iter_leaves(value) if _is_false(leaf)]
+    failed = sorted({path.split(".")[0].split("[")[0] for path in false_paths})
+    return PolicyOutcome(passed=not false_paths, package=package, value=value, failed_rules=failed)
+
+
+def _is_false(leaf: Any) -> bool:
+    """`False in values` in Python: 0 and 0.0 count as false, and so does False itself."""
+    return not isinstance(leaf, str) and leaf is not None and leaf == False  # noqa: E712
+
+
+def _evaluate(policy: str, plan_json: str) -> tuple[str, dict]:
+    package = compile_policy(policy)
+    engine = _compiled(policy)[0].clone()
+    engine.set_input_json(plan_json)
+    return package, json.loads(engine.eval_query_as_json(package))
+
+
+# regorus rejects a `some x` declaration met a second time while a rule body is being iterated
+# ("duplicated definition of local variable"), which OPA accepts. Declaring the same variables at the
+# top of the body means the same in Rego and avoids the engine bug.
+_DUPLICATE_LOCAL = "duplicated definition of local variable"
+_SOME_LINE = re.compile(r"^[ \t]+some\s+[A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*\s*(?:#.*)?$")
+_RULE_HEAD = re.compile(r"^[A-Za-z_][^#\n]*\{\s*(?:#.*)?$")
+
+
+def hoist_some_declarations(policy: str) -> str:
+    """Move each indented `some a, b` line (not `some x in xs`) to the top of its rule body."""
+    lines = policy.splitlines()
+    out: list[str] = []
+    head_index: int | None = None
+    hoisted_count = 0
+    for line in lines:
+        if _RULE_HEAD.match(line):
+            out.append(line)
+            head_index = len(out) - 1
+            hoisted_count = 0
+            continue
+        if head_index is not None and _SOME_LINE.match(line):
+            hoisted_count += 1
+            out.insert(head_index + hoisted_count, line)
+            continue
+        out.append(line)
+    return "\n".join(out) + ("\n" if policy.endswith("\n") else "")
+
+
+def iter_leaves(value: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """(path, leaf) pairs as the official `dict_generator` walks them: containers are never leaves."""
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(sub, (dict, list, tuple)):
+                yield from iter_leaves(sub, path)
+            else:
+                yield path, sub
+    elif isinstance(value, (list, tuple)):
+        for i, sub in enumerate(value):
+            if isinstance(sub, dict):
+                yield from iter_leaves(sub, f"{prefix}[{i}]")
+            else:  # the official walker does not descend into a list inside a list
+                yield f"{prefix}[{i}]", sub
+    else:
+        yield prefix, value
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300] if len(text.splitlines()) <= 1 else " ".join(text.split())[:300]

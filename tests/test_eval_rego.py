@@ -1,0 +1,74 @@
+"""Real dev-split policies through regorus (v0 and v1), scored like the official harness."""
+from __future__ import annotations
+
+import pytest
+
+from iacdemo.evaluation.plan import plan_for_code
+from iacdemo.evaluation.rego import evaluate_policy, hoist_some_declarations, iter_leaves, uses_rego_v1
+from iacdemo.evaluation.tasks import load_tasks
+
+
+@pytest.fixture(scope="module")
+def tasks(settings):
+    return {t.id: t for t in load_tasks(settings=settings)}
+
+
+@pytest.fixture(scope="module")
+def schema(settings):
+    from iacdemo.hcl.schema import load_schema
+
+    return load_schema(settings)
+
+
+def test_v0_policy_passes_its_reference_and_names_the_rules_a_wrong_plan_breaks(tasks, schema):
+    task = tasks[0]  # Route 53 zone association, old syntax
+    assert not uses_rego_v1(task.policy)
+    good = evaluate_policy(task.policy, plan_for_code(task.reference, schema))
+    assert good.passed and good.error is None and good.package == "data.terraform.validation"
+    assert good.value["is_configuration_valid"] is True
+    without_zone = task.reference.replace('resource "aws_route53_zone_association"', 'resource "aws_vpc_ipv4_cidr_block_association"')
+    bad = evaluate_policy(task.policy, plan_for_code(without_zone, schema))
+    assert not bad.passed
+    assert "is_valid_zone_association" in bad.failed_rules and "is_configuration_valid" in bad.failed_rules
+
+
+def test_v1_policy(tasks, schema):
+    v1 = [t for t in tasks.values() if uses_rego_v1(t.policy)]
+    assert len(v1) >= 20
+    task = v1[0]
+    outcome = evaluate_policy(task.policy, plan_for_code(task.reference, schema))
+    assert outcome.error is None
+    empty = evaluate_policy(task.policy, {"configuration": {"root_module": {"resources": []}},
+                                          "resource_changes": [], "planned_values": {"root_module": {"resources": []}}})
+    assert not empty.passed and empty.failed_rules
+
+
+def test_all_dev_policies_compile_and_evaluate(tasks):
+    empty_plan = {"configuration": {"root_module": {"resources": []}, "provider_config": {}},
+                  "resource_changes": [], "planned_values": {"root_module": {"resources": []}}}
+    errors = [t.id for t in tasks.values() if evaluate_policy(t.policy, empty_plan).error]
+    assert errors == []
+
+
+def test_engine_bug_workaround_keeps_meaning(tasks, schema):
+    task = tasks[9]  # `some a, ..., h` inside an iterated body: regorus rejects it as a re-declaration
+    hoisted = hoist_some_declarations(task.policy)
+    assert hoisted != task.policy and hoisted.count("some a, b") == task.policy.count("some a, b")
+    outcome = evaluate_policy(task.policy, plan_for_code(task.reference, schema))
+    assert outcome.error is None and outcome.value  # evaluated, not an engine error
+
+
+def test_leaves_follow_the_official_walk():
+    value = {"allow": True, "deny": [], "checks": {"a": True, "n": 0}, "items": [{"ok": False}, [False]]}
+    leaves = dict(iter_leaves(value))
+    assert leaves["checks.n"] == 0 and leaves["items[0].ok"] is False
+    assert leaves["items[1]"] == [False]  # a list inside a list is a leaf, never walked
+    policy = "package t\nimport rego.v1\ncount_zero := 0\nfine := true\n"
+    outcome = evaluate_policy(policy, {})
+    assert not outcome.passed and outcome.failed_rules == ["count_zero"]  # 0 == False, as in Python
+
+
+def test_uncompilable_policy_is_an_error_not_a_crash():
+    outcome = evaluate_policy("package broken\nallow { input.x = = 1 }", {})
+    assert not outcome.passed and "does not compile" in outcome.error
+    assert not evaluate_policy("", {}).passed
