@@ -29,6 +29,8 @@ def scope() -> Scope:
     ("aws_subnet.a[count.index].id", ("aws_subnet.a", "count.index")),
     ("data.aws_iam_policy_document.p.json", ("data.aws_iam_policy_document.p.json", "data.aws_iam_policy_document.p")),
     ("module.vpc.private_subnets[0]", ("module.vpc.private_subnets[0]", "module.vpc.private_subnets", "module.vpc")),
+    ("module.app[0].url", ("module.app[0].url", "module.app[0]")),  # the output's call, key included
+    ('module.app["a"]', ('module.app["a"]', "module.app")),
     ("var.region", ("var.region",)),
     ("each.value.name", ("each.value.name", "each.value")),
     ("[for s in aws_subnet.a : s.id]", ("aws_subnet.a",)),

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from iacdemo.evaluation.plan import plan_for_code
+from iacdemo.evaluation.plan import plan_for_code, planned_value
 from iacdemo.evaluation.provider_facts import attributes_as_blocks
 from iacdemo.evaluation.tasks import load_tasks
 
@@ -171,3 +171,60 @@ def test_symbolic_plan_gives_unknowns_placeholders(tasks, schema):
     # the association copies the authorization's vpc_id, which is the alternate VPC's id
     assert after["vpc_id"] == "(known after apply: aws_vpc.alternate.id)"
     assert after["zone_id"] == "(known after apply: aws_route53_zone.example.id)"
+
+
+TAGGED = '''
+provider "aws" {
+  region = "us-east-1"
+  default_tags {
+    tags = { Team = "platform" }
+  }
+}
+provider "aws" {
+  alias  = "plain"
+  region = "eu-west-1"
+}
+resource "aws_vpc" "v" {
+  cidr_block = "10.0.0.0/16"
+  tags       = { Name = "main" }
+}
+resource "aws_subnet" "s" {
+  provider                = aws.plain
+  vpc_id                  = aws_vpc.v.id
+  cidr_block              = "10.0.1.0/24"
+  map_public_ip_on_launch = "true"
+}
+resource "aws_sqs_queue" "q" {
+  name          = "q"
+  delay_seconds = "5"
+}
+'''
+
+
+def test_schema_versions_tags_all_and_computed_attributes(schema):
+    plan = plan_for_code(TAGGED, schema)
+    # aws_vpc and aws_subnet are at state schema version 1 in the provider, aws_sqs_queue at 0: a real plan
+    # says so in the configuration and the planned values (and a 0 is a false leaf to the official check)
+    assert _config(plan, "aws_vpc.v")["schema_version"] == 1 and _planned(plan, "aws_subnet.s")["schema_version"] == 1
+    assert _config(plan, "aws_sqs_queue.q")["schema_version"] == 0
+    assert all("schema_version" not in change for change in plan["resource_changes"])
+    # tags_all = the provider's default_tags overlaid with the resource's tags; unknown when neither is set
+    assert _planned(plan, "aws_vpc.v")["values"]["tags_all"] == {"Team": "platform", "Name": "main"}
+    subnet = _change(plan, "aws_subnet.s")["change"]
+    assert "tags_all" not in subnet["after"] and subnet["after_unknown"]["tags_all"] is True
+    # attributes the provider exports are unknown until apply, as a real plan lists them
+    assert subnet["after_unknown"]["arn"] is True and subnet["after_unknown"]["id"] is True
+    assert "cidr_block" not in subnet["after_unknown"]
+    # values converted to the argument's type (read from its documented default)
+    assert subnet["after"]["map_public_ip_on_launch"] is True
+    assert _planned(plan, "aws_sqs_queue.q")["values"]["delay_seconds"] == 5
+    assert _config(plan, "aws_sqs_queue.q")["expressions"]["delay_seconds"] == {"constant_value": "5"}
+
+
+def test_planned_value_conversions():
+    assert planned_value("enabled", "false", True) is False
+    assert planned_value("anything", "12", 0) == 12 and planned_value("anything", "1.5", 0) == 1.5
+    assert planned_value("description", 1, "Managed by Terraform") == "1"
+    assert planned_value("description", True, "Managed by Terraform") == "true"
+    assert planned_value("engine_version", 5.7, "8.0") == 5.7  # a numeric-looking default says nothing
+    assert planned_value("port", "80") == 80 and planned_value("name", "80") == "80"  # by name, no default

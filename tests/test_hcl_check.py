@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-from iacdemo.hcl.check import CheckResult, check_answer, check_hcl
+from iacdemo.hcl.check import CheckResult, check_answer, check_hcl, check_tree
 from iacdemo.hcl.highlight import highlight_css, highlight_hcl
+from iacdemo.hcl.parse import parse_hcl
 from iacdemo.hcl.schema import load_schema
 from iacdemo.settings import REPO_ROOT, get_settings
 
@@ -91,6 +92,13 @@ def test_correct_answer_is_plannable(schema):
     assert result.plannable, result.to_dict()
     assert result.resources == ["aws_dynamodb_table.t", "aws_dynamodb_contributor_insights.t"]
     assert ("plannable", "ok") in result.badges()
+
+
+def test_check_tree_is_check_hcl_on_a_parsed_tree(schema):
+    for code in (CORRECT, TUNED_ANSWER):
+        tree = parse_hcl(code, explicit_blocks=True)
+        assert check_tree(tree, code, schema).to_dict() == check_hcl(code, schema).to_dict()
+    assert not check_tree(parse_hcl(TUNED_ANSWER, explicit_blocks=True), TUNED_ANSWER, schema).plannable
 
 
 def test_index_name_is_accepted(schema):

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from iacdemo.errors import DataError
-from iacdemo.hcl.schema import (ProviderSchema, _literal, build_schema, docs_fingerprint, load_schema,
-                                provider_docs_paths)
+from iacdemo.hcl.schema import (NO_DEFAULT, ProviderSchema, _literal, build_schema, docs_fingerprint,
+                                documented_default, forget_loaded_schemas, load_schema, provider_docs_paths)
 from iacdemo.settings import REPO_ROOT, get_settings
 
 
@@ -24,6 +24,7 @@ def cache_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def schema(cache_dir) -> ProviderSchema:
+    forget_loaded_schemas()  # tests run earlier in the session may have loaded it: build and cache it here
     started = time.perf_counter()
     loaded = load_schema(get_settings().with_overrides(cache_dir=cache_dir))
     print(f"\nschema ready in {time.perf_counter() - started:.2f} s "
@@ -82,6 +83,43 @@ def test_literal_defaults():
     assert _literal("true") is True and _literal("False") is False
     assert _literal("1") == 1 and _literal("-5") == -5
     assert _literal('"x"') == "x" and _literal("1.0") == "1.0" and _literal("PROVISIONED") == "PROVISIONED"
+
+
+@pytest.mark.parametrize("text, value", [
+    ("(Optional) A boolean flag. Defaults false.", False),
+    ("The number of compute nodes in the cluster. Default is 1.", 1),
+    ("The default for this attribute is 0, meaning that the call will return immediately.", 0),
+    ("The default value is -1, which sets the maximum number of retries to infinite.", -1),
+    ("(Optional, Default: `AES256`) Server-side encryption.", "AES256"),
+    ("Default value is `LATEST`.", "LATEST"),
+    ('The description of the group. Defaults to "Managed by Terraform".', "Managed by Terraform"),
+    ("Valid values are `standard` (the default), `io1` or `gp2`.", "standard"),
+    ("Defaults to `2` if not set.", 2),
+])
+def test_documented_default_phrasings(text, value):
+    assert documented_default(text) == value and type(documented_default(text)) is type(value)
+
+
+@pytest.mark.parametrize("text", [
+    "Valid values are `default`, `dedicated`, and `host`.",  # "default" is a value here, not the word
+    "If configured with a provider [`default_tags` configuration block] present, tags overwrite.",
+    "Amazon DocumentDB uses your default KMS key.",
+    "Defaults to `null`.",
+    "For `ActiveMQ`, the AWS-default is `efs`.",  # decided by AWS: computed, not planned
+    "A version such as 8.0. Default values are 31 days for `AUTO`",
+])
+def test_no_documented_default(text):
+    assert documented_default(text) is NO_DEFAULT
+
+
+def test_defaults_read_from_wrapped_bullets_and_not_from_values(schema):
+    # "Default is `false`." sits on the bullet's third, indented line in r/subnet
+    assert schema.get("aws_subnet").defaults()["map_public_ip_on_launch"] is False
+    assert schema.get("aws_redshift_cluster").defaults()["number_of_nodes"] == 1  # "Default is 1."
+    # "Valid values are `default`, `dedicated`" used to give the garbage default ","
+    assert "tenancy" not in schema.get("aws_instance").defaults()
+    # conditional defaults in sub-bullets under an argument are not its default
+    assert "matcher" not in schema.get("aws_lb_target_group").find_block(["health_check"]).defaults()
 
 
 def test_cache_written_and_loaded_fast_by_a_second_process(schema, cache_dir):

@@ -5,10 +5,13 @@
                              [--limit N] [--difficulty 1,2] --out FILE
 
 `--answers reference` scores the tasks' own reference programs: the harness's fidelity check.
-`--answers generate` scores a model's answers (generation is wired in by `generate_answers`).
-Progress goes to stderr; FILE gets the full report with per-task details; the last line on stdout is one
-JSON object (mode, tasks, pass_at_1, plannable_rate, by_difficulty, ...). User errors print one message
-on stderr and exit with code 2.
+`--answers generate` scores a model's answers to IaC-Eval's prompts (greedy; `--samples N` samples N
+answers per task for pass@k). Answers are cached under the cache's `eval/answers/`, so a rerun only
+generates what is missing; the evaluation is also saved under `eval/results/`, where the app's Evaluate
+tab lists it. Progress goes to stderr; FILE gets the full report with per-task details; the last line on
+stdout is one JSON object (mode, tasks, pass_at_1, plannable_rate, by_difficulty, code_block_rate,
+parse_rate, hallucinated_type_rate, unknown_argument_rate, ...). User errors print one message on stderr
+and exit with code 2.
 """
 from __future__ import annotations
 
@@ -44,20 +47,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", default=None, metavar="ID", help="model id for --answers generate")
     parser.add_argument("--adapter", default=None, metavar="DIR", help="LoRA adapter folder for the model")
     parser.add_argument("--rag", action="store_true", help="retrieval-augmented prompts (generate mode)")
-    parser.add_argument("--samples", type=int, default=1, metavar="N", help="answers per task (pass@k)")
+    parser.add_argument("--samples", type=int, default=1, metavar="N",
+                        help="answers per task: 1 = greedy; more are sampled and give pass@N")
+    parser.add_argument("--max-new-tokens", type=int, default=None, metavar="N",
+                        help="longest answer in tokens (generate mode; default 512)")
+    parser.add_argument("--temperature", type=float, default=None, metavar="T",
+                        help="sampling temperature (default: greedy for 1 sample, 0.7 for more)")
+    parser.add_argument("--seed", type=int, default=42, metavar="N", help="sampling seed (generate mode)")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="score only the first N tasks")
     parser.add_argument("--difficulty", default=None, metavar="LEVELS", help="e.g. 1,2: only these levels")
     parser.add_argument("--out", required=True, metavar="FILE", help="where to write the JSON report")
     return parser.parse_args(argv)
 
 
-def generate_answers(tasks, model_id: str | None, adapter: str | None, rag: bool, *, samples: int = 1,
-                     settings=None, progress=None) -> list[list[str]]:
-    """One list of `samples` raw answers per task, from the model with IaC-Eval's prompt.
+def _session_loader(model_id: str, settings):
+    """Load the model only when an answer is not cached yet (a fully cached rerun loads nothing)."""
+    from iacdemo.generation.session import ModelSession
 
-    Wired by the generation side (model loading, prompts, caching); until then it says so.
-    """
-    raise IacdemoError("generate mode not wired yet")
+    loaded = []
+
+    def provider():
+        if not loaded:
+            print(f"Loading {model_id} ...", file=sys.stderr, flush=True)
+            loaded.append(ModelSession.load(model_id, settings=settings,
+                                            progress=lambda fraction, message: None))
+        return loaded[0]
+
+    return provider
+
+
+def _print_progress(fraction: float, message: str) -> None:
+    print(f"[{100 * fraction:5.1f}%] {message}", file=sys.stderr, flush=True)
 
 
 def _progress(done: int, total: int, started: float) -> None:
@@ -68,7 +88,7 @@ def _progress(done: int, total: int, started: float) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from iacdemo.evaluation.harness import score_answer, score_reference
+    from iacdemo.evaluation.harness import score_reference
     from iacdemo.evaluation.report import build_report
     from iacdemo.evaluation.tasks import load_tasks, select_tasks
     from iacdemo.evaluation.terraform_cli import detect_mode
@@ -83,25 +103,46 @@ def run(args: argparse.Namespace) -> dict:
         raise ConfigError("No task matches --difficulty/--limit.")
     mode = detect_mode()
     schema = load_schema()
+    if args.answers == "generate":
+        return run_generate(args, tasks, schema, mode)
     started = time.perf_counter()
     results = []
-    if args.answers == "reference":
-        for i, task in enumerate(tasks):
-            results.append(score_reference(task, schema, mode=mode))
-            _progress(i + 1, len(tasks), started)
-    else:
-        answers = generate_answers(tasks, args.model, args.adapter, args.rag, samples=args.samples)
-        total = sum(len(a) for a in answers)
-        for task, task_answers in zip(tasks, answers):
-            for answer in task_answers:
-                results.append(score_answer(task, answer, schema, mode=mode))
-                _progress(len(results), total, started)
+    for i, task in enumerate(tasks):
+        results.append(score_reference(task, schema, mode=mode))
+        _progress(i + 1, len(tasks), started)
     report = build_report(tasks, results, mode=mode, answers=args.answers, ks=(1, args.samples))
     report["seconds"] = round(time.perf_counter() - started, 2)
     report["settings"] = {"tasks_file": str(args.tasks or ""), "model": args.model, "adapter": args.adapter,
                           "rag": args.rag, "limit": args.limit, "difficulty": args.difficulty,
                           "samples": args.samples}
     report["results"] = [r.to_dict() for r in results]
+    return report
+
+
+def run_generate(args: argparse.Namespace, tasks, schema, mode: str) -> dict:
+    """Generate (or reuse cached) answers, score them, save the evaluation for the app; the report."""
+    from iacdemo.evaluation.answers import DEFAULT_MAX_NEW_TOKENS, System, eval_gen_settings
+    from iacdemo.evaluation.comparison import evaluate_systems, save_comparison
+    from iacdemo.settings import get_settings
+
+    settings = get_settings()
+    model_id = args.model or settings.default_model
+    system = System.make(args.adapter, args.rag)
+    max_new_tokens = DEFAULT_MAX_NEW_TOKENS if args.max_new_tokens is None else args.max_new_tokens
+    gen = eval_gen_settings(args.samples, max_new_tokens, args.temperature, args.seed, settings=settings)
+    selection = {"tasks_file": str(args.tasks or settings.iac_eval_csv), "limit": args.limit,
+                 "difficulty": args.difficulty}
+    comparison = evaluate_systems(tasks, [system], model_id=model_id,
+                                  session_provider=_session_loader(model_id, settings), samples=args.samples,
+                                  gen=gen, settings=settings, progress=_print_progress, schema=schema, mode=mode,
+                                  selection=selection)
+    saved = save_comparison(comparison, settings)
+    report = dict(comparison.reports[system.label])
+    report.update(seconds=comparison.seconds, answers_generated=comparison.generated, evaluation_id=comparison.id,
+                  saved=str(saved), model=model_id)
+    report["settings"] = {**comparison.settings, "model": model_id, "adapter": args.adapter, "rag": args.rag}
+    report["results"] = [{"task_id": task["id"], **sample} for task in comparison.tasks
+                         for sample in task["answers"][system.label]]
     return report
 
 

@@ -421,10 +421,10 @@ def _reference_strings(steps: list) -> list[str]:
             subject += _step_str(remaining[0])
             remaining = remaining[1:]
         extra = []
-        if remaining and remaining[0][0] == "attr":
+        if remaining and remaining[0][0] == "attr":  # an output: then the call instance, key included
+            extra = [subject]
             subject += _step_str(remaining[0])
             remaining = remaining[1:]
-            extra = [call]
         elif subject != call:
             extra = [call]
     else:

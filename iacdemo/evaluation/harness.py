@@ -17,7 +17,7 @@ from iacdemo.evaluation.plan import build_plan
 from iacdemo.evaluation.rego import evaluate_policy
 from iacdemo.evaluation.tasks import Task
 from iacdemo.evaluation.terraform_cli import REAL, STATIC, detect_mode, terraform_plan
-from iacdemo.hcl.check import CheckResult, check_hcl
+from iacdemo.hcl.check import CheckResult, check_hcl, check_tree
 from iacdemo.hcl.extract import first_code_block
 from iacdemo.hcl.parse import HCLParseError, parse_hcl
 
@@ -98,23 +98,12 @@ def _score_into(result: TaskResult, task: Task, code: str, schema, mode: str, re
 
 
 def _check_once(code: str, schema) -> tuple[CheckResult, dict | None]:
-    """`check_hcl(code)` plus the parsed tree, parsing only once (parsing is most of the time spent).
-
-    `check_hcl` takes text, so its checker is run on our tree directly; should that internal ever
-    change, we fall back to the public function and a second parse.
-    """
+    """`check_hcl(code)` plus the parsed tree, parsing only once (parsing is most of the time spent)."""
     try:
         tree = parse_hcl(code, explicit_blocks=True)
     except HCLParseError:
         return check_hcl(code, schema), None
-    try:
-        from iacdemo.hcl.check import _Checker
-
-        check = CheckResult(has_code=True, code=code, parses=True)
-        _Checker(schema, check, False).run(tree)
-    except (ImportError, TypeError, AttributeError):
-        check = check_hcl(code, schema)
-    return check, tree
+    return check_tree(tree, code, schema), tree
 
 
 def _failure_cause(task: Task, config: dict, schema, outcome, reference: bool, plan: dict) -> str:

@@ -13,6 +13,10 @@ does for a first apply (everything is created):
   ARNs, anything computed from them) are left out, lists keep `null` in their place.
 * `configuration.provider_config`, variables, outputs and module calls.
 
+Details a real plan has and policies can trip on: each resource's state `schema_version` (a `0` is a
+false leaf to the official check), `tags_all` (the provider's `default_tags` merged with `tags`), the
+exported attributes listed as unknown in `after_unknown`, and values converted to their argument's type.
+
 Registry modules cannot be expanded offline: they appear as `module_calls` only.
 """
 from __future__ import annotations
@@ -25,7 +29,7 @@ from iacdemo.evaluation.expressions import (
     template_references,
 )
 from iacdemo.evaluation.data_sources import render_data_source
-from iacdemo.evaluation.provider_facts import attributes_as_blocks
+from iacdemo.evaluation.provider_facts import attributes_as_blocks, schema_version
 
 BLOCK_MARKER = "__is_block__"
 META_ARGUMENTS = frozenset({"count", "for_each", "depends_on", "provider", "lifecycle", "provisioner",
@@ -44,16 +48,40 @@ _NUMERIC_NAME = re.compile(
 _NUMERIC_TEXT = re.compile(r"-?\d+(?:\.\d+)?")
 
 
-def planned_value(name: str, value: Any) -> Any:
-    """A configuration value as the provider would plan it (numeric strings of numeric arguments)."""
+_NO_DEFAULT = object()
+
+
+def planned_value(name: str, value: Any, default: Any = _NO_DEFAULT) -> Any:
+    """A configuration value as the provider would plan it, converted to the argument's type.
+
+    The docs carry no types, so the type is read from the documented default where there is one (a
+    `true` default makes a boolean, `1` a number, `"x"` a string), else from a numeric-sounding name.
+    Terraform converts "true" to true for a boolean, "80" to 80 for a number and 80 to "80" for a string.
+    """
+    if default is not _NO_DEFAULT and default is not None:
+        if isinstance(default, bool):
+            return {"true": True, "false": False}.get(value, value) if isinstance(value, str) else value
+        if isinstance(default, (int, float)):
+            return _number(value) if isinstance(value, str) and _NUMERIC_TEXT.fullmatch(value) else value
+        if isinstance(default, str) and not _NUMERIC_TEXT.fullmatch(default):
+            if isinstance(value, bool):
+                return "true" if value else "false"
+            if isinstance(value, (int, float)):
+                return str(_number(str(value)))
+            return value
     if isinstance(value, str) and _NUMERIC_TEXT.fullmatch(value) and _NUMERIC_NAME.search(name):
-        number = float(value)
-        return int(number) if number.is_integer() else number
+        return _number(value)
     return value
 
 
-def _planned_object(item: dict) -> dict:
-    return {k: planned_value(k, v) for k, v in item.items()}
+def _number(text: str) -> int | float:
+    number = float(text)
+    return int(number) if number.is_integer() else number
+
+
+def _planned_object(item: dict, spec=None) -> dict:
+    defaults = spec.defaults() if spec is not None else {}
+    return {k: planned_value(k, v, defaults.get(k, _NO_DEFAULT)) for k, v in item.items()}
 
 
 def is_block_list(value: Any) -> bool:
@@ -84,7 +112,7 @@ def config_expressions(body: dict, as_attributes: frozenset = frozenset(), spec=
             sub_spec = spec.blocks.get(key) if spec is not None else None
             if key in as_attributes:
                 names = sorted(sub_spec.arguments) if sub_spec is not None else []
-                out[key] = expression_json([_planned_object({**{n: None for n in names}, **_plain(item)})
+                out[key] = expression_json([_planned_object({**{n: None for n in names}, **_plain(item)}, sub_spec)
                                             for item in value])
             else:
                 out[key] = [config_expressions(item, as_attributes, sub_spec, top=False) for item in value]
@@ -312,6 +340,8 @@ class Program:
         scope = self._base_scope.child(bindings) if bindings else self._base_scope
         type_schema = self.schema.get(rtype, "resource" if mode == "managed" else "data") if self.schema else None
         values = PartialObject(self._block_values(body, scope, type_schema, path=()))
+        if mode == "managed" and type_schema is not None and "tags" in type_schema.arguments:
+            self._plan_tags(values, self.provider_key(body, rtype))
         if mode == "data":
             rendered = render_data_source(rtype, values, self, self.provider_key(body, rtype))
             if rendered:
@@ -327,6 +357,8 @@ class Program:
 
     def _block_values(self, body: dict, scope: Scope, type_schema, path: tuple) -> dict:
         values: dict = {}
+        spec = (type_schema.find_block(path) if path else type_schema) if type_schema is not None else None
+        defaults = spec.defaults() if spec is not None else {}
         for key, value in body_items(body):
             if key in META_ARGUMENTS and not path:
                 continue
@@ -337,14 +369,44 @@ class Program:
                 values.setdefault(key, [])
                 values[key].extend(self._block_values(item, scope, type_schema, path + (key,)) for item in value)
             else:
-                values[key] = planned_value(key, self.evaluate(value, scope))
-        if type_schema is not None:
-            spec = type_schema.find_block(path) if path else type_schema
-            if spec is not None:
-                for arg, default in spec.defaults().items():
-                    if arg not in values and arg not in (spec.blocks or {}):
-                        values[arg] = default
+                values[key] = planned_value(key, self.evaluate(value, scope), defaults.get(key, _NO_DEFAULT))
+        if spec is not None:
+            for arg, default in defaults.items():
+                if arg not in values and arg not in (spec.blocks or {}):
+                    values[arg] = default
         return values
+
+    def _plan_tags(self, values: dict, provider_key: str) -> None:
+        """`tags_all` as the provider plans it: the provider's `default_tags` overlaid with the resource's
+        `tags`, known when both are, and unknown until apply when neither is set.
+
+        A real plan also shows an unset `tags` as null. It is left out here: regorus raises an error on
+        builtins given null (`count(null)`) where OPA's default mode makes the expression undefined, so
+        an explicit null would fail policies that a real run passes.
+        """
+        tags = values.get("tags")
+        defaults = self.default_tags(provider_key)
+        if tags is UNKNOWN or defaults is UNKNOWN or (tags is not None and not isinstance(tags, dict)):
+            values["tags_all"] = UNKNOWN
+        elif tags is None and not defaults:
+            values["tags_all"] = UNKNOWN
+        else:
+            merged = {**(defaults or {}), **(tags or {})}
+            values["tags_all"] = UNKNOWN if any(v is UNKNOWN for v in merged.values()) else merged
+
+    def default_tags(self, provider_key: str) -> Any:
+        """The `default_tags { tags = ... }` of a provider configuration: a dict, UNKNOWN or None."""
+        name, _, alias = provider_key.partition(".")
+        for declared, body in self.providers:
+            if declared != name or (body.get("alias") or "") != alias:
+                continue
+            blocks = body.get("default_tags") or []
+            for block in blocks if isinstance(blocks, list) else [blocks]:
+                if isinstance(block, dict) and "tags" in block:
+                    tags = self.evaluate(block["tags"], self.scope)
+                    return tags if isinstance(tags, dict) or tags is UNKNOWN else UNKNOWN
+            return None
+        return None
 
     def _expand_dynamic(self, entries, scope: Scope, type_schema, path: tuple, values: dict) -> None:
         for entry in entries if isinstance(entries, list) else [entries]:
@@ -427,7 +489,7 @@ def build_plan(config: dict, schema=None, as_attributes: dict[str, frozenset] | 
             "expressions": config_expressions(
                 body, as_attributes.get(rtype, frozenset()) if mode == "managed" else frozenset(),
                 schema.get(rtype, "resource" if mode == "managed" else "data") if schema is not None else None),
-            "schema_version": 0,
+            "schema_version": schema_version(rtype, mode),
         }
         if "provisioner" in body:
             entry["provisioners"] = provisioners_json(body)
@@ -447,15 +509,18 @@ def build_plan(config: dict, schema=None, as_attributes: dict[str, frozenset] | 
             if index is not None and index is not UNKNOWN:
                 item["index"] = index
             item["provider_name"] = full_name
+            item["schema_version"] = schema_version(rtype, mode)
             if mode == "data":
                 if contains_unknown_inputs(values, program.resources[(mode, rtype, name)]):
-                    planned.append({**item, "schema_version": 0, "values": after, "sensitive_values": {}})
-                    changes.append({**item, "change": _change(["read"], after, values)})
+                    planned.append({**item, "values": after, "sensitive_values": {}})
+                    changes.append({**_without_version(item), "change": _change(["read"], after, values)})
                 else:
-                    prior.append({**item, "schema_version": 0, "values": after, "sensitive_values": {}})
+                    prior.append({**item, "values": after, "sensitive_values": {}})
                 continue
-            planned.append({**item, "schema_version": 0, "values": after, "sensitive_values": {}})
-            changes.append({**item, "change": _change(["create"], after, values)})
+            planned.append({**item, "values": after, "sensitive_values": {}})
+            exported = getattr(schema.get(rtype) if schema is not None else None, "attributes", ())
+            changes.append({**_without_version(item),
+                            "change": _change(["create"], after, values, computed=exported)})
 
     for name, _ in program.providers:
         provider_names.add(name)
@@ -491,6 +556,11 @@ def build_plan(config: dict, schema=None, as_attributes: dict[str, frozenset] | 
     return plan
 
 
+def _without_version(item: dict) -> dict:
+    """`resource_changes` entries carry no `schema_version` in a real plan."""
+    return {k: v for k, v in item.items() if k != "schema_version"}
+
+
 def contains_unknown_inputs(values: dict, body: dict) -> bool:
     """A data source is read during plan unless its arguments depend on values unknown until apply."""
     for key, value in body_items(body):
@@ -501,12 +571,18 @@ def contains_unknown_inputs(values: dict, body: dict) -> bool:
     return False
 
 
-def _change(actions: list[str], after: dict, values: dict) -> dict:
+def _change(actions: list[str], after: dict, values: dict, computed: Iterable[str] = ()) -> dict:
+    """A resource change; `computed` names the attributes the provider exports (ids, ARNs...), which a
+    real plan marks unknown when the configuration does not set them."""
+    after_unknown = _after_unknown(values)
+    for name in sorted(computed):
+        if name not in values and name not in after_unknown:
+            after_unknown[name] = True
     return {
         "actions": actions,
         "before": None,
         "after": after,
-        "after_unknown": _after_unknown(values),
+        "after_unknown": dict(sorted(after_unknown.items())),
         "before_sensitive": False,
         "after_sensitive": {},
     }

@@ -73,3 +73,34 @@ def attributes_as_blocks(settings: Settings | None = None) -> dict[str, frozense
     """{resource type: argument names written as blocks but planned as attributes} (empty without docs)."""
     settings = settings or get_settings()
     return _attributes_as_blocks(str(settings.corpus_dir / PROVIDER_DOCS_FILE))
+
+
+# The provider's state schema version of each resource type, as a real plan reports it in
+# `schema_version` (configuration and planned values). It matters for scoring, not just for looks: the
+# official harness fails a sample on any leaf equal to `False`, and `0 == False`, so a policy whose rule
+# returns whole resource objects fails on a type at version 0 but not on one at version 1. The docs do not
+# say it, so these come from the AWS provider's source (v5: `SchemaVersion:` of each resource); every
+# type not listed is at version 0, the SDK's default.
+SCHEMA_VERSIONS: dict[str, int] = {
+    "aws_cloudwatch_metric_alarm": 1,
+    "aws_db_instance": 2,
+    "aws_default_security_group": 1,
+    "aws_default_subnet": 1,
+    "aws_default_vpc": 1,
+    "aws_dynamodb_table": 1,
+    "aws_ecs_task_definition": 1,
+    "aws_elastic_beanstalk_environment": 1,
+    "aws_elasticache_replication_group": 2,
+    "aws_instance": 1,
+    "aws_key_pair": 1,
+    "aws_route53_record": 2,
+    "aws_security_group": 1,
+    "aws_security_group_rule": 2,
+    "aws_subnet": 1,
+    "aws_vpc": 1,
+}
+
+
+def schema_version(resource_type: str, mode: str = "managed") -> int:
+    """The `schema_version` a real plan shows for a resource (data sources are always at 0)."""
+    return SCHEMA_VERSIONS.get(resource_type, 0) if mode == "managed" else 0

@@ -103,7 +103,16 @@ def check_hcl(code: str, schema: ProviderSchema, *, nested_required: bool = Fals
     except HCLParseError as exc:
         result.parse_error, result.parse_error_line = str(exc), exc.line
         return result
-    result.parses = True
+    return check_tree(tree, code, schema, nested_required=nested_required)
+
+
+def check_tree(tree: dict, code: str, schema: ProviderSchema, *, nested_required: bool = False) -> CheckResult:
+    """Check a program already parsed with `parse_hcl(code, explicit_blocks=True)`.
+
+    For callers that need the tree themselves (the evaluation harness builds its plan from it): parsing
+    is most of the time a check takes, so it is done once.
+    """
+    result = CheckResult(has_code=bool(code and code.strip()), code=code or "", parses=True)
     _Checker(schema, result, nested_required).run(tree)
     return result
 

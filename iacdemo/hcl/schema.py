@@ -28,7 +28,7 @@ from iacdemo.corpus.sources import Doc, provider_pages
 from iacdemo.errors import DataError
 from iacdemo.settings import Settings, get_settings
 
-SCHEMA_VERSION = 6  # bump when the page reader changes, so stale caches are rebuilt
+SCHEMA_VERSION = 7  # bump when the page reader changes, so stale caches are rebuilt
 PROVIDER_DOCS_FILE = "terraform-provider-aws-docs.jsonl.gz"
 
 RESOURCE = "resource"
@@ -163,8 +163,16 @@ _INTRO_VERB = re.compile(r"\b(supports?|takes|accepts|has the following|have the
                          r"following (?:arguments|attributes|fields)|nested arguments|consists? of|arguments of)\b", re.I)
 _BOLD_LINE = re.compile(r"^\*\*([^*]+)\*\*:?\s*$")
 _PAREN = re.compile(r"^\s*[-–:]?\s*\(([^)]*)\)")
-_DEFAULT = re.compile(r"\bdefaults?(?:\s+value)?(?:\s+for\s+this\s+(?:attribute|argument|parameter))?"
-                      r"(?:\s+is|\s+to|\s*:)?\s*(?:to\s+)?(?:`([^`]+)`|(true|false|-?\d+)\b(?![.,\w]))", re.I)
+# A documented default: "Defaults to `x`", "Default is 1.", "Default value is `x`", "(Default: `x`)",
+# "The default for this attribute is 0,", "Defaults false.", 'Defaults to "Managed by Terraform".' or
+# "`x` (the default)". "default" written as a value (`default`, `default_tags`) or in "AWS-default" is
+# not the word; numbers followed by "%" or by a decimal part are not defaults we can type.
+_DEFAULT = re.compile(r"(?<![`\w-])defaults?(?:\s+values?)?(?:\s+for\s+this\s+(?:attribute|argument|parameter|field))?"
+                      r"(?:\s+(?:is|to|of))?(?:\s*[:=])?\s*(?:set\s+to\s+|to\s+)?"
+                      r"(?:`([^`]+)`|\"([^\"`]{1,80})\"|(true|false|-?\d+)(?![\w-]|[.,]\d|%))", re.I)
+_LIST_ITEM = re.compile(r"^\s*(?:[*-]|\d+\.)\s")
+_VALUE_THEN_DEFAULT = re.compile(r"`([^`]+)`\s*\((?:the\s+|is\s+)?default\)", re.I)
+NO_DEFAULT = object()  # what `documented_default` returns for a description that states none
 _ALIAS = re.compile(r"`(aws_[a-z0-9_]+)` is known as `(aws_[a-z0-9_]+)`")
 _STOP_WORDS = {"and", "or", "the", "of", "for", "a", "an", "to", "in", "with", "on", "block", "blocks",
                "argument", "arguments", "reference", "configuration", "nested", "fields", "object", "objects",
@@ -271,7 +279,9 @@ def _intro_paths(line: str, type_name: str) -> list[tuple[str, ...]] | None:
     return None
 
 
-def _parse_argument(rest: str, required_context: bool | None) -> ArgumentSpec:
+def _parse_argument(rest: str, required_context: bool | None, continuation: str = "") -> ArgumentSpec:
+    """Flags and default of one bullet; `continuation` is the bullet's wrapped lines (read for the default
+    only: whether an argument is required is stated up front)."""
     paren = _PAREN.match(rest)
     flags = paren.group(1) if paren else ""
     description = rest[paren.end():] if paren else rest
@@ -285,10 +295,27 @@ def _parse_argument(rest: str, required_context: bool | None) -> ArgumentSpec:
         required = bool(required_context) and not re.search(r"\b(optional|conflicts?|one of|either)\b",
                                                              description, re.I)
     spec = ArgumentSpec(required=required)
-    default = _DEFAULT.search(flags + " " + description)
-    if default:
-        spec.default, spec.has_default = _literal(default.group(1) or default.group(2)), True
+    default = documented_default(flags + " " + description + " " + continuation)
+    if default is not NO_DEFAULT:
+        spec.default, spec.has_default = default, True
     return spec
+
+
+def documented_default(text: str) -> Any:
+    """The default an argument's description states, as a value, or `NO_DEFAULT`.
+
+    `null`, empty collections and placeholders are no default a plan would show.
+    """
+    match = _DEFAULT.search(text)
+    if match and match.group(2) is not None:
+        return match.group(2)  # a double-quoted default is a string as written ("Managed by Terraform")
+    raw = (match.group(1) or match.group(3)) if match else None
+    if raw is None:
+        after = _VALUE_THEN_DEFAULT.search(text)
+        raw = after.group(1) if after else None
+    if raw is None or raw.strip().lower() in {"null", "nil", "[]", "{}", ""} or "<" in raw:
+        return NO_DEFAULT
+    return _literal(raw)
 
 
 def _literal(text: str) -> Any:
@@ -304,6 +331,32 @@ def _literal(text: str) -> Any:
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         return value[1:-1]
     return value
+
+
+def _bullets_with_continuations(body: str) -> list[tuple[str, str]]:
+    """Each line with, for a bullet, the text of the indented lines it wraps onto ("" otherwise).
+
+    The wrapped lines stay in the list (they are skipped as indented text), so nothing else changes;
+    only a bullet's description gets its whole text, where "Default is `false`." often sits.
+    """
+    lines = body.splitlines()
+    out: list[tuple[str, str]] = []
+    in_fence = False
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith(("```", "~~~")):
+            in_fence = not in_fence
+        if in_fence or not _BULLET.match(line):
+            out.append((line, ""))
+            continue
+        wrapped = []
+        for follower in lines[i + 1:]:
+            stripped = follower.strip()
+            if (not stripped or not follower.startswith((" ", "\t")) or _LIST_ITEM.match(follower)
+                    or stripped.startswith(("```", "~~~", "#", "->", "~>"))):
+                break
+            wrapped.append(stripped)
+        out.append((line, " ".join(wrapped)))
+    return out
 
 
 def read_page(type_name: str, doc: Doc, keyword: str = "resource") -> _PageReading:
@@ -329,7 +382,7 @@ def read_page(type_name: str, doc: Doc, keyword: str = "resource") -> _PageReadi
         else:
             group[name] = spec
 
-    for line in doc.body.splitlines():
+    for line, continuation in _bullets_with_continuations(doc.body):
         if line.lstrip().startswith(("```", "~~~")):
             if in_fence:
                 examples.append("\n".join(fence_lines))
@@ -409,7 +462,7 @@ def read_page(type_name: str, doc: Doc, keyword: str = "resource") -> _PageReadi
         if contexts == [(TIMEOUTS,)]:
             continue  # `create`/`delete` of a timeouts block are no arguments of the type
         reading.names.update(parts)
-        spec = _parse_argument(rest, required_context if not parents else None)
+        spec = _parse_argument(rest, required_context if not parents else None, continuation)
         for context in contexts:
             if context == (TIMEOUTS,):
                 continue
@@ -623,6 +676,12 @@ def load_schema(settings: Settings | None = None) -> ProviderSchema:
             _write_cache(cache_file, schema)
         _memory[fingerprint] = schema
         return schema
+
+
+def forget_loaded_schemas() -> None:
+    """Drop the in-memory copies, so the next `load_schema` reads (or builds and writes) the file cache."""
+    with _lock:
+        _memory.clear()
 
 
 def _read_cache(path: Path, fingerprint: str) -> ProviderSchema | None:

@@ -14,9 +14,16 @@ from iacdemo.ui import presentation
 from iacdemo.ui.header import build_header
 from iacdemo.ui.state import AppContext
 from iacdemo.ui.tabs import data_tab, models_tab
+from iacdemo.ui.tabs import train_tab
+from iacdemo.ui.tabs import compare_tab, doc_completion_tab
+from iacdemo.ui.tabs import evaluate_tab
 
 TABS: tuple[ModuleType, ...] = (
     data_tab,
+    train_tab,
+    compare_tab,
+    doc_completion_tab,
+    evaluate_tab,
     models_tab,
 )
 

@@ -1,0 +1,351 @@
+"""Base vs fine-tuned (vs base + retrieved docs) answers, streamed side by side from one generation.
+
+All columns run in ONE batched `generate` on the shared model: peft's mixed-adapter batches
+(`adapter_names=["__base__", "iac", ...]`, eval mode) give each row exactly the output its adapter alone
+would give, and a batch of N costs far less than N generations on a memory-bound CPU. Prompts of
+different lengths (a retrieval column's prompt is longer) are left-padded. `stream_sequential` runs
+the same columns one after another; the benchmark compares the two.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+import torch
+from transformers.generation.stopping_criteria import StoppingCriteriaList
+
+from iacdemo.errors import ConfigError, IacdemoError, ModelError
+from iacdemo.generation.prompts import PreparedPrompt, prepare_chat_prompt, prepare_raw_prompt, prompt_token_budget
+from iacdemo.generation.session import BASE, ModelSession
+from iacdemo.generation.streamer import BatchTextStreamer, StopOnEvent
+from iacdemo.settings import Settings, get_settings
+
+WAITING_TEXT = "⏳ Waiting for another generation on this model to finish…"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One answer pane: which adapter (None = base model) and whether to ground it with retrieved docs."""
+
+    label: str
+    adapter: str | None = None
+    rag: bool = False
+
+
+def default_columns(adapter: str | None, rag: bool = False) -> list[Column]:
+    """The Compare tab's panes: base, the tuned adapter (if any), and optionally base + retrieved docs."""
+    columns = [Column("Base model", None)]
+    if adapter:
+        columns.append(Column(f"Fine-tuned ({adapter})", adapter))
+    if rag:
+        columns.append(Column("Base + retrieved docs", None, rag=True))
+    return columns
+
+
+# -- generation settings -----------------------------------------------------------------------------
+
+def _number(name: str, value: Any, default: float, integer: bool = False) -> float | int:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} must be a number, got {value!r}.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {value!r}.") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}.")
+    if integer:
+        if number != int(number):
+            raise ConfigError(f"{name} must be a whole number, got {value!r}.")
+        return int(number)
+    return number
+
+
+@dataclass(frozen=True)
+class GenSettings:
+    """Decoding settings shared by every column (the comparison is only fair with the same ones).
+
+    temperature 0 means greedy. The default repetition penalty is above 1 because small models
+    decoding greedily fall into loops (the same resource block over and over) within a few lines.
+    """
+
+    temperature: float = 0.0
+    top_p: float = 0.95
+    max_new_tokens: int = 256
+    repetition_penalty: float = 1.15
+    seed: int | None = 42  # same seed, same settings, same columns → same answer (rehearsed demos)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0
+
+    def validated(self, settings: Settings | None = None) -> "GenSettings":
+        """Return self if every value is in range, else raise ConfigError saying which is not."""
+        cap = (settings or get_settings()).max_new_tokens_cap
+        if not 0 <= self.temperature <= 2:
+            raise ConfigError(f"Temperature must be between 0 (greedy) and 2, got {self.temperature}.")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"Top-p must be in (0, 1], got {self.top_p}.")
+        if not 1 <= self.max_new_tokens <= cap:
+            raise ConfigError(f"Max new tokens must be between 1 and {cap}, got {self.max_new_tokens}.")
+        if not 1.0 <= self.repetition_penalty <= 2.0:
+            raise ConfigError(f"Repetition penalty must be between 1.0 (off) and 2.0, got {self.repetition_penalty}.")
+        if self.seed is not None and not 0 <= self.seed < 2**32:
+            raise ConfigError(f"Seed must be a whole number between 0 and {2**32 - 1}, or empty, got {self.seed}.")
+        return self
+
+    @classmethod
+    def from_form(cls, temperature: Any = None, top_p: Any = None, max_new_tokens: Any = None,
+                  repetition_penalty: Any = None, seed: Any = None,
+                  settings: Settings | None = None) -> "GenSettings":
+        """Build from UI widgets (numbers or strings; blank means default; blank seed means random)."""
+        d = cls()
+        blank_seed = seed is None or (isinstance(seed, str) and not seed.strip())
+        return cls(
+            temperature=float(_number("Temperature", temperature, d.temperature)),
+            top_p=float(_number("Top-p", top_p, d.top_p)),
+            max_new_tokens=int(_number("Max new tokens", max_new_tokens, d.max_new_tokens, integer=True)),
+            repetition_penalty=float(_number("Repetition penalty", repetition_penalty, d.repetition_penalty)),
+            seed=None if blank_seed else int(_number("Seed", seed, 0, integer=True)),
+        ).validated(settings)
+
+    def generation_config(self, session: ModelSession) -> Any:
+        """A GenerationConfig for `generate`, starting from the model's own (bos/eos/pad ids)."""
+        config = copy.deepcopy(session.base_model.generation_config)
+        config.max_new_tokens = self.max_new_tokens
+        config.max_length = None
+        config.min_new_tokens = None
+        config.do_sample = not self.greedy
+        config.temperature = None if self.greedy else self.temperature
+        config.top_p = None if self.greedy else self.top_p
+        config.top_k = None
+        config.repetition_penalty = self.repetition_penalty if self.repetition_penalty != 1.0 else None
+        config.num_beams = 1
+        config.pad_token_id = session.tokenizer.pad_token_id
+        config.eos_token_id = sorted(session.stop_token_ids())
+        return config
+
+
+# -- the stream ---------------------------------------------------------------------------------------
+
+@dataclass
+class StreamStats:
+    mode: str  # "batched" or "sequential"
+    new_tokens: list[int] = field(default_factory=list)  # per column, EOS not counted
+    finished: list[bool] = field(default_factory=list)  # per column: ended on its own (EOS)
+    elapsed_s: float = 0.0  # model time, lock waits excluded
+    stopped: bool = False  # the stop event ended it early
+
+    @property
+    def tokens_per_s(self) -> float:
+        return sum(self.new_tokens) / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+class SideBySideStream:
+    """Iterate to get every column's text so far, once per generated token (UI-friendly ticks).
+
+    Prompts are prepared when the stream is created, so bad input raises ConfigError before anything
+    streams. `notes` (truncations, retrieval problems), `seed`, `prompts` and, after the last tick,
+    `stats` are there for the UI. `stop()` (or setting the event passed in) ends generation early.
+    """
+
+    def __init__(self, session: ModelSession, columns: Sequence[Column], prompts: list[PreparedPrompt | None],
+                 texts: list[str], gen: GenSettings, seed: int, stop_event: threading.Event, mode: str,
+                 notes: list[str]):
+        self.session, self.columns, self.prompts, self.gen = session, list(columns), prompts, gen
+        self.texts, self.seed, self.stop_event, self.mode = texts, seed, stop_event, mode
+        self.notes = notes
+        self.stats = StreamStats(mode=mode, new_tokens=[0] * len(columns), finished=[False] * len(columns))
+        self._started = False
+
+    @property
+    def labels(self) -> list[str]:
+        return [c.label for c in self.columns]
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def __iter__(self) -> Iterator[list[str]]:
+        if self._started:
+            raise RuntimeError("A SideBySideStream can be iterated only once; start a new one.")
+        self._started = True
+        yield list(self.texts)
+        active = [i for i, p in enumerate(self.prompts) if p is not None]
+        if not active:
+            return
+        if not self.session.lock.acquire(blocking=False):
+            yield [WAITING_TEXT if i in active else t for i, t in enumerate(self.texts)]
+            while not self.session.lock.acquire(timeout=0.2):
+                if self.stop_event.is_set():
+                    self.stats.stopped = True
+                    return
+            yield list(self.texts)
+        try:
+            torch.manual_seed(self.seed)
+            if self.mode == "batched":
+                yield from self._run(active)
+            else:
+                for i in active:
+                    if self.stop_event.is_set():
+                        break
+                    yield from self._run([i])
+        finally:
+            self.session.lock.release()
+        self.stats.stopped = self.stop_event.is_set() and not all(self.stats.finished[i] for i in active)
+
+    def _run(self, rows: list[int]) -> Iterator[list[str]]:
+        """One `generate` over the given columns in a worker thread; yields all texts per step."""
+        session = self.session
+        ids = [self.prompts[i].input_ids for i in rows]
+        width = max(len(r) for r in ids)
+        pad = session.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in ids], device=session.device)
+        attention_mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in ids], device=session.device)
+        streamer = BatchTextStreamer(session.tokenizer, len(rows), session.stop_token_ids())
+        adapters = [self.columns[i].adapter for i in rows]
+        kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, streamer=streamer,
+                      generation_config=self.gen.generation_config(session),
+                      stopping_criteria=StoppingCriteriaList([StopOnEvent(self.stop_event)]))
+
+        def work() -> None:
+            try:
+                if len(set(adapters)) == 1:  # one adapter for all rows: peft's plain (faster) path
+                    with session.use_adapter(adapters[0]) as model:
+                        model.generate(**kwargs)
+                else:
+                    session.model.eval()  # mixed batches raise in training mode
+                    session.model.generate(**kwargs, adapter_names=[a or BASE for a in adapters])
+            except IacdemoError as exc:  # handed to the consumer thread, which re-raises it
+                streamer.fail(exc)
+            except Exception as exc:
+                error = ModelError(f"Generation failed: {type(exc).__name__}: {str(exc)[:300]}")
+                error.__cause__ = exc
+                streamer.fail(error)
+
+        worker = threading.Thread(target=work, name="iacdemo-generate", daemon=True)
+        started = time.perf_counter()
+        worker.start()
+        completed = False
+        try:
+            for row_texts in streamer:
+                self._update(rows, streamer, row_texts)
+                yield list(self.texts)
+            completed = True
+        finally:
+            if not completed:  # the consumer went away (UI closed, Stop) or failed: end the worker promptly
+                self.stop_event.set()
+            worker.join()
+            self.stats.elapsed_s += time.perf_counter() - started
+        self._update(rows, streamer, streamer.final_texts())
+        yield list(self.texts)
+
+    def _update(self, rows: list[int], streamer: BatchTextStreamer, row_texts: list[str]) -> None:
+        for row, column in enumerate(rows):
+            self.texts[column] = row_texts[row]
+            self.stats.new_tokens[column] = len(streamer.token_ids[row])
+            self.stats.finished[column] = streamer.finished[row]
+
+
+def _retrieve(query: str, settings: Settings, k: int) -> tuple[list[Any], Any, str]:
+    """(hits, format_context, message) for a "+ retrieved docs" column; no hits and why if unavailable."""
+    try:
+        from iacdemo.retrieval.bm25_index import format_context, get_default_index
+    except ImportError as exc:
+        return [], None, f"Retrieval is not available in this build ({exc}); the retrieved-docs column was skipped."
+    try:
+        hits = get_default_index(settings).search(query, k)
+    except IacdemoError as exc:
+        return [], None, f"Retrieval failed ({exc}); the retrieved-docs column was skipped."
+    if not hits:
+        return [], None, "Retrieval found no documentation for this prompt; the retrieved-docs column was skipped."
+    return list(hits), format_context, "Retrieved docs: " + ", ".join(str(getattr(h, "path", "?")) for h in hits)
+
+
+def _prepare(session: ModelSession, columns: Sequence[Column], prompt: str | Sequence[Any], gen: GenSettings,
+             raw: bool, system_prompt: str | None, settings: Settings, retrieval_k: int,
+             stop_event: threading.Event | None, mode: str) -> SideBySideStream:
+    if not columns:
+        raise ConfigError("Pick at least one column to generate.")
+    gen = gen.validated(settings)
+    for column in columns:
+        session.require_adapter(column.adapter)
+    budget = prompt_token_budget(session.context_length, gen.max_new_tokens)
+    if raw and not isinstance(prompt, str):
+        raise ConfigError("Doc completion takes plain text, not a conversation.")
+    messages = None if raw else ([{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt))
+
+    def build(context: str | None) -> PreparedPrompt:
+        if raw:
+            return prepare_raw_prompt(session.tokenizer, prompt, max_prompt_tokens=budget,
+                                      max_chars=settings.max_prompt_chars, context=context)
+        return prepare_chat_prompt(session.tokenizer, messages, max_prompt_tokens=budget,
+                                   max_chars=settings.max_prompt_chars, system_prompt=system_prompt,
+                                   context=context)
+
+    plain = build(None)  # raises ConfigError on an empty prompt, before any retrieval
+    prompts: list[PreparedPrompt | None] = []
+    texts = [""] * len(columns)
+    notes = list(plain.notes)
+    retrieved: tuple[list[Any], Any, str] | None = None
+    for i, column in enumerate(columns):
+        if not column.rag:
+            prompts.append(plain)
+            continue
+        retrieved = retrieved or _retrieve(plain.query, settings, retrieval_k)
+        hits, format_context, message = retrieved
+        notes.append(f"{column.label}: {message}")
+        if not hits:
+            prompts.append(None)
+            texts[i] = f"({message})"
+            continue
+        # Hits come best first: drop the weakest ones until the prompt fits, rather than letting the
+        # left-truncation eat the best excerpt.
+        for n in range(len(hits), 0, -1):
+            grounded = build(format_context(hits[:n]))
+            extra = [note for note in grounded.notes if note not in plain.notes]
+            if not extra:
+                break
+        if n < len(hits):
+            notes.append(f"{column.label}: kept the best {n} of {len(hits)} excerpts to fit the context.")
+        notes.extend(f"{column.label}: {note}" for note in extra)
+        prompts.append(grounded)
+    seed = gen.seed if gen.seed is not None else random.randrange(2**31)
+    return SideBySideStream(session, columns, prompts, texts, gen, seed, stop_event or threading.Event(),
+                            mode, notes)
+
+
+def stream_side_by_side(session: ModelSession, columns: Sequence[Column], prompt: str | Sequence[Any],
+                        gen: GenSettings | None = None, *, raw: bool = False, system_prompt: str | None = None,
+                        stop_event: threading.Event | None = None, settings: Settings | None = None,
+                        retrieval_k: int = 4) -> SideBySideStream:
+    """Every column's answer from one batched generation; iterate for list[str] ticks.
+
+    `prompt` is a conversation (Gradio messages; the last one is the user's request), a single
+    request string, or with `raw=True` a text to continue without a chat template.
+    """
+    return _prepare(session, columns, prompt, gen or GenSettings(), raw, system_prompt,
+                    settings or get_settings(), retrieval_k, stop_event, "batched")
+
+
+def stream_sequential(session: ModelSession, columns: Sequence[Column], prompt: str | Sequence[Any],
+                      gen: GenSettings | None = None, *, raw: bool = False, system_prompt: str | None = None,
+                      stop_event: threading.Event | None = None, settings: Settings | None = None,
+                      retrieval_k: int = 4) -> SideBySideStream:
+    """The same columns one after another (batch size 1 each): the baseline the batched path beats."""
+    return _prepare(session, columns, prompt, gen or GenSettings(), raw, system_prompt,
+                    settings or get_settings(), retrieval_k, stop_event, "sequential")
+
+
+def generate_side_by_side(session: ModelSession, columns: Sequence[Column], prompt: str | Sequence[Any],
+                          gen: GenSettings | None = None, **kwargs: Any) -> list[str]:
+    """Final answers without streaming (scripts, evaluation)."""
+    texts: list[str] = []
+    for texts in stream_side_by_side(session, columns, prompt, gen, **kwargs):
+        pass
+    return texts

@@ -1,0 +1,275 @@
+"""Run folders: their layout, and reading them back (so runs are listed again after an app restart).
+
+A run folder is the only record of a run: the training script writes it, the UI only reads it. Layout:
+
+    RUN_DIR/config.json        every setting (TrainConfig.to_json)
+    RUN_DIR/status.json        queued / running / finished / failed / stopped, pid, steps, timestamps, error
+    RUN_DIR/metrics.jsonl      one JSON object per logged step (see `read_metrics`)
+    RUN_DIR/train.log          the script's log; console.log holds raw stdout/stderr when the app launched it
+    RUN_DIR/adapter/           the final (or stop-time) LoRA adapter, standard peft format
+    RUN_DIR/checkpoints/step-N resumable state: adapter, optimizer, scheduler, RNG, step
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from iacdemo.errors import ConfigError, JobError
+from iacdemo.settings import Settings, get_settings
+
+CONFIG_FILE = "config.json"
+STATUS_FILE = "status.json"
+METRICS_FILE = "metrics.jsonl"
+LOG_FILE = "train.log"
+CONSOLE_FILE = "console.log"
+ADAPTER_DIR = "adapter"
+CHECKPOINTS_DIR = "checkpoints"
+ADAPTER_META = "iacdemo_adapter.json"
+
+ACTIVE = ("queued", "running")
+STATUSES = ("queued", "running", "finished", "failed", "stopped")
+
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def validate_run_name(name: str) -> str:
+    """A run name is one plain folder name: letters, digits, '.', '_' and '-', no path tricks."""
+    name = (name or "").strip()
+    if not name:
+        raise ConfigError("Run name is empty.")
+    if not _RUN_NAME.match(name) or ".." in name:
+        raise ConfigError(f"Run name {name!r} is not allowed: use letters, digits, '.', '_' and '-' "
+                          "(up to 100 characters, no '/' or '..').")
+    return name
+
+
+def run_dir_for(name: str, settings: Settings | None = None) -> Path:
+    return (settings or get_settings()).runs_dir / validate_run_name(name)
+
+
+# --- process liveness --------------------------------------------------------------------------------
+def pid_alive(pid: int | None) -> bool:
+    """True when `pid` is a live process (a zombie, i.e. exited but not yet reaped, counts as dead)."""
+    if not pid or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2] not in "ZX"
+    except (OSError, ValueError, IndexError):
+        return True  # no /proc (macOS): trust kill(0)
+
+
+# --- status.json ---------------------------------------------------------------------------------------
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_status_file(run_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((Path(run_dir) / STATUS_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def write_status(run_dir: Path, **fields: Any) -> dict[str, Any]:
+    """Merge `fields` into status.json (atomically, so readers never see half a file)."""
+    run_dir = Path(run_dir)
+    status = read_status_file(run_dir)
+    status.update(fields)
+    status["updated"] = time.time()
+    _write_json_atomic(run_dir / STATUS_FILE, status)
+    return status
+
+
+def _looks_dead(status: dict[str, Any]) -> bool:
+    if status.get("status") not in ACTIVE:
+        return False
+    pids = [status.get("pid"), status.get("launcher_pid")]
+    if not any(pids):  # queued a moment ago, the launcher has not recorded the pid yet
+        return time.time() - (status.get("updated") or 0) > 30
+    return not any(pid_alive(p) for p in pids)
+
+
+def read_status(run_dir: Path) -> dict[str, Any]:
+    """status.json, with a run whose process is gone while it claims to run marked failed (and saved so).
+
+    That is how a kill -9, an out-of-memory kill or a crashed app shows up: nobody was left to write
+    `failed`, so the reader does it.
+    """
+    run_dir = Path(run_dir)
+    status = read_status_file(run_dir)
+    if _looks_dead(status):
+        time.sleep(0.2)  # the process may have written its final status just now
+        status = read_status_file(run_dir)
+        if _looks_dead(status):
+            status = write_status(run_dir, status="failed", finished=time.time(),
+                                  error=f"process died (pid {status.get('pid')} is gone: killed, out of "
+                                        "memory, or the machine restarted)" + _console_hint(run_dir))
+    return status
+
+
+def _console_hint(run_dir: Path) -> str:
+    tail = tail_text(run_dir / CONSOLE_FILE, 3).strip()
+    return f"; last output: {tail}" if tail else ""
+
+
+# --- metrics -------------------------------------------------------------------------------------------
+def append_metrics(run_dir: Path, row: dict[str, Any]) -> None:
+    with open(Path(run_dir) / METRICS_FILE, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """Rows of metrics.jsonl in order.
+
+    Each row has `step` and `elapsed_s`; training rows have `loss`, `lr`, `grad_norm`, `tokens_per_s`,
+    `tokens` (cumulative non-pad tokens) and `epoch`; rows where the model was evaluated also have
+    `eval_loss` — including one row at step 0 (before training, the base model's eval loss) that has no
+    `loss`. A half-written last line (the run is writing it right now) is skipped.
+    """
+    path = Path(run_dir) / METRICS_FILE
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+    except OSError:
+        return []
+    return rows
+
+
+def loss_curves(rows: list[dict[str, Any]]) -> dict[str, list[tuple[int, float]]]:
+    """(step, value) points of the train and eval loss, ready for a line plot."""
+    return {"train": [(r["step"], r["loss"]) for r in rows if r.get("loss") is not None],
+            "eval": [(r["step"], r["eval_loss"]) for r in rows if r.get("eval_loss") is not None]}
+
+
+def tail_text(path: Path, lines: int = 40) -> str:
+    """The last `lines` lines of a (possibly large, possibly missing) text file."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 64 * 1024))
+            data = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(data.splitlines()[-lines:])
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    ckpts = checkpoints(run_dir)
+    return ckpts[-1] if ckpts else None
+
+
+def checkpoints(run_dir: Path) -> list[Path]:
+    """Complete checkpoints, oldest first (a checkpoint is complete once its state.json exists)."""
+    root = Path(run_dir) / CHECKPOINTS_DIR
+    found = []
+    for d in root.glob("step-*") if root.is_dir() else []:
+        if (d / "state.json").exists() and d.name[5:].isdigit():
+            found.append((int(d.name[5:]), d))
+    return [d for _, d in sorted(found)]
+
+
+# --- listing -------------------------------------------------------------------------------------------
+@dataclass
+class RunInfo:
+    name: str
+    run_dir: Path
+    status: str
+    model: str
+    dataset: str
+    step: int
+    total_steps: int
+    final_loss: float | None
+    eval_loss: float | None
+    duration_s: float | None
+    adapter_path: Path | None
+    created: float | None
+    error: str | None
+
+    def as_row(self) -> list[Any]:
+        """One row for a runs table: name, status, model, steps, final loss, duration, adapter."""
+        loss = f"{self.final_loss:.3f}" if self.final_loss is not None else ""
+        duration = f"{self.duration_s / 60:.1f} min" if self.duration_s is not None else ""
+        return [self.name, self.status, self.model, f"{self.step}/{self.total_steps}", loss, duration,
+                str(self.adapter_path or "")]
+
+
+ROW_HEADERS = ["run", "status", "model", "steps", "final loss", "duration", "adapter"]
+
+
+def run_info(run_dir: Path) -> RunInfo:
+    run_dir = Path(run_dir)
+    status = read_status(run_dir)
+    try:
+        config = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        config = {}
+    rows = read_metrics(run_dir)
+    train_rows = [r for r in rows if r.get("loss") is not None]
+    eval_rows = [r for r in rows if r.get("eval_loss") is not None]
+    started, finished = status.get("started"), status.get("finished")
+    if status.get("elapsed_s") is not None and status.get("status") not in ACTIVE:
+        duration = status["elapsed_s"]  # training time over all sessions of a resumed run
+    elif started and finished:
+        duration = finished - started
+    elif started and status.get("status") in ACTIVE:
+        duration = time.time() - started
+    else:
+        duration = train_rows[-1]["elapsed_s"] if train_rows else None
+    adapter = run_dir / ADAPTER_DIR
+    return RunInfo(
+        name=run_dir.name, run_dir=run_dir, status=status.get("status", "unknown"),
+        model=status.get("model") or config.get("model", ""), dataset=config.get("dataset", ""),
+        step=int(status.get("step") or (train_rows[-1]["step"] if train_rows else 0)),
+        total_steps=int(status.get("total_steps") or config.get("max_steps") or 0),
+        final_loss=train_rows[-1]["loss"] if train_rows else None,
+        eval_loss=eval_rows[-1]["eval_loss"] if eval_rows else None,
+        duration_s=duration, adapter_path=adapter if (adapter / "adapter_config.json").exists() else None,
+        created=status.get("created") or _mtime(run_dir), error=status.get("error"))
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+def list_runs(settings: Settings | None = None) -> list[RunInfo]:
+    """Every run folder under the runs dir, newest first."""
+    root = (settings or get_settings()).runs_dir
+    if not root.is_dir():
+        return []
+    infos = [run_info(d) for d in root.iterdir()
+             if d.is_dir() and ((d / STATUS_FILE).exists() or (d / CONFIG_FILE).exists())]
+    return sorted(infos, key=lambda i: i.created or 0, reverse=True)
+
+
+def delete_run(name: str, settings: Settings | None = None) -> None:
+    """Remove a run folder; a run that is still going must be stopped first."""
+    run_dir = run_dir_for(name, settings)
+    if not run_dir.is_dir():
+        raise JobError(f"No run named {name!r}.")
+    if read_status(run_dir).get("status") in ACTIVE:
+        raise JobError(f"Run {name!r} is still running: stop it before deleting it.")
+    shutil.rmtree(run_dir)

@@ -1,0 +1,486 @@
+"""What the Compare and Doc-completion tabs show, as plain functions: no Gradio in here.
+
+The tabs only move widget values in and out; everything that decides what a visitor sees (which runs
+offer an adapter, per-pane conversations, the grounded-check badges, recordings on disk, which docs
+pages a run never trained on) lives here so it can be tested without a browser.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence
+
+from iacdemo.errors import ConfigError, DataError, ModelError
+from iacdemo.generation.callouts import count_callouts, highlight_callouts
+from iacdemo.generation.prompts import content_text, normalise_messages
+from iacdemo.generation.recording import Recording
+from iacdemo.generation.side_by_side import Column, GenSettings, SideBySideStream, stream_side_by_side
+from iacdemo.hcl.check import CheckResult
+from iacdemo.hcl.highlight import highlight_hcl
+from iacdemo.settings import ASSETS_DIR, Settings
+
+MAX_PANES = 3  # base, fine-tuned, base + retrieved docs
+NO_ADAPTER = "none"
+RECORDINGS_ASSET_DIR = ASSETS_DIR / "recordings"
+RECORDING_SUFFIX = ".json"
+PENDING_CHECK_HTML = '<div class="iac-check iac-check-pending">Checks run when the answer is complete…</div>'
+
+
+# ---- adapters: one per training run ----------------------------------------------------------------------
+def adapter_choices(settings: Settings) -> list[tuple[str, str]]:
+    """(label, run name) of every run that has an adapter, newest first, after "none"."""
+    from iacdemo.training.runs import list_runs
+
+    choices = [("none (base model only)", NO_ADAPTER)]
+    for run in list_runs(settings):
+        if run.adapter_path is not None:
+            loss = f", loss {run.final_loss:.2f}" if run.final_loss is not None else ""
+            choices.append((f"{run.name} ({run.status}, step {run.step}{loss})", run.name))
+    return choices
+
+
+def default_adapter_choice(settings: Settings) -> str:
+    """The newest finished run's adapter, so the demo compares something out of the box."""
+    choices = adapter_choices(settings)
+    return choices[1][1] if len(choices) > 1 else NO_ADAPTER
+
+
+def find_run(choice: str | None, settings: Settings):
+    """The RunInfo for an adapter choice; None for "none". ConfigError/ModelError say what is wrong."""
+    from iacdemo.training.runs import list_runs, validate_run_name
+
+    choice = (choice or "").strip()
+    if not choice or choice == NO_ADAPTER:
+        return None
+    name = validate_run_name(choice)  # a picked name never becomes a path outside the runs dir
+    for run in list_runs(settings):
+        if run.name == name:
+            if run.adapter_path is None:
+                raise ModelError(f"Run '{name}' has no adapter yet (status: {run.status}). Pick another run.")
+            return run
+    raise ConfigError(f"No run named '{name}' in {settings.runs_dir}. Refresh the list of adapters.")
+
+
+def attach_run_adapter(session: Any, choice: str | None, settings: Settings) -> str | None:
+    """Attach the chosen run's adapter to the shared model; returns the adapter's name (None: base only)."""
+    run = find_run(choice, settings)
+    if run is None:
+        return None
+    return session.attach_adapter(run.adapter_path)  # named after the run (peft-safe)
+
+
+# ---- conversations: one history per pane, per visitor ----------------------------------------------------
+@dataclass
+class Conversation:
+    """What one visitor's Compare tab remembers between turns (kept in a `gr.State`, never global).
+
+    Each pane has its own history: the base model's follow-up question must see the base model's
+    earlier answer, not the tuned one's.
+    """
+
+    labels: list[str] = field(default_factory=list)
+    histories: list[list[dict[str, str]]] = field(default_factory=list)
+    recording: Recording | None = None  # the last comparison, for "Record this comparison"
+
+    def for_columns(self, labels: Sequence[str]) -> "Conversation":
+        """This conversation if it was held with the same panes, else a fresh one (adapter switched)."""
+        if list(labels) == self.labels:
+            return self
+        return Conversation(labels=list(labels), histories=[[] for _ in labels], recording=self.recording)
+
+    @property
+    def turns(self) -> int:
+        return sum(1 for m in (self.histories[0] if self.histories else []) if m["role"] == "user")
+
+
+def pane_messages(history: Sequence[Any], user: str | None = None, answer: str | None = None) -> list[dict]:
+    """A Chatbot value (gradio 6 messages) for one pane: its history plus the turn in progress."""
+    messages = [dict(m) for m in normalise_messages(history) if m["role"] != "system"]
+    if user is not None:
+        messages.append({"role": "user", "content": content_text(user)})
+    if answer is not None:
+        messages.append({"role": "assistant", "content": answer})
+    return messages
+
+
+def start_comparison(session: Any, columns: Sequence[Column], histories: Sequence[Sequence[dict]], message: str,
+                     gen: GenSettings, *, system_prompt: str | None, settings: Settings,
+                     stop_event: threading.Event | None = None) -> SideBySideStream:
+    """One batched stream over all panes, each pane continuing its own conversation.
+
+    `stream_side_by_side` takes one conversation for all columns; after the first turn the panes'
+    histories differ, so each column's prompt is prepared on its own (same checks, truncation and
+    retrieval) and the prepared prompts are run together in one batch.
+    """
+    if not isinstance(message, str) or not message.strip():
+        raise ConfigError("The prompt is empty: type a request (or pick a preset) before sending.")
+    user = {"role": "user", "content": message}
+    conversations = [list(h) + [user] for h in histories]
+    kwargs = dict(system_prompt=system_prompt, settings=settings, stop_event=stop_event)
+    if all(c == conversations[0] for c in conversations):
+        return stream_side_by_side(session, columns, conversations[0], gen, **kwargs)
+    parts = [stream_side_by_side(session, [column], conversation, gen, **kwargs)
+             for column, conversation in zip(columns, conversations)]
+    notes: list[str] = []
+    for part in parts:
+        notes.extend(n for n in part.notes if n not in notes)
+    return SideBySideStream(session, columns, [p.prompts[0] for p in parts], [p.texts[0] for p in parts],
+                            gen.validated(settings), parts[0].seed, parts[0].stop_event, "batched", notes)
+
+
+def stats_line(stream: SideBySideStream) -> str:
+    """'48 tokens in 3.1 s (15.5 tokens/s, one batched generation)' for the status line."""
+    stats = stream.stats
+    how = "one batched generation" if stats.mode == "batched" else "one generation per pane"
+    line = (f"{sum(stats.new_tokens)} tokens in {stats.elapsed_s:.1f} s "
+            f"({stats.tokens_per_s:.1f} tokens/s, {how}, seed {stream.seed})")
+    return line + (" — stopped." if stats.stopped else ".")
+
+
+def column_notes(notes: Sequence[str], label: str) -> list[str]:
+    """The notes meant for one pane (`"<label>: ..."`), without the label."""
+    prefix = f"{label}: "
+    return [n[len(prefix):] for n in notes if n.startswith(prefix)]
+
+
+def general_notes(notes: Sequence[str], labels: Sequence[str]) -> list[str]:
+    return [n for n in notes if not any(n.startswith(f"{label}: ") for label in labels)]
+
+
+# ---- grounded checks ------------------------------------------------------------------------------------
+_LEVELS = {"ok": "✓", "info": "•", "warn": "!", "error": "✗"}
+
+
+def badges_html(result: CheckResult) -> str:
+    spans = []
+    for label, level in result.badges():
+        level = level if level in _LEVELS else "info"
+        spans.append(f'<span class="iac-badge iac-badge-{level}" data-level="{level}">'
+                     f"{_LEVELS[level]} {html.escape(label)}</span>")
+    return '<div class="iac-badges" data-testid="check-badges">' + "".join(spans) + "</div>"
+
+
+def _where(item: dict) -> str:
+    path = item.get("block_path") or []
+    address = item.get("address") or ""
+    inside = ".".join([address, *path]) if isinstance(path, (list, tuple)) else f"{address}.{path}"
+    return html.escape(inside.strip("."))
+
+
+def findings(result: CheckResult) -> list[str]:
+    """One plain-English HTML line per problem, with the schema's "did you mean" when it has one."""
+    lines = []
+    if result.has_code and not result.parses and result.parse_error:
+        lines.append(f"Parse error: {html.escape(result.parse_error[:300])}")
+    for item in result.unknown_resource_types:
+        hint = f" — did you mean <code>{html.escape(item['suggestion'])}</code>?" if item.get("suggestion") else ""
+        kind = "data source" if item.get("kind") == "data" else "resource"
+        lines.append(f"Unknown {kind} type <code>{html.escape(str(item.get('type')))}</code>{hint}")
+    for item in result.unknown_arguments:
+        hint = f" — did you mean <code>{html.escape(item['suggestion'])}</code>?" if item.get("suggestion") else ""
+        lines.append(f"Unsupported argument <code>{html.escape(str(item.get('argument')))}</code> "
+                     f"in <code>{_where(item)}</code>{hint}")
+    for item in result.missing_required:
+        lines.append(f"Missing required argument <code>{html.escape(str(item.get('argument')))}</code> "
+                     f"in <code>{_where(item)}</code>")
+    for item in result.broken_references:
+        lines.append(f"Reference to undeclared <code>{html.escape(str(item.get('reference')))}</code>"
+                     + (f" in <code>{html.escape(str(item.get('used_in')))}</code>" if item.get("used_in") else ""))
+    for text in result.malformed_blocks:
+        lines.append(f"Malformed block: {html.escape(str(text))}")
+    return lines
+
+
+def check_html(result: CheckResult, notes: Sequence[str] = ()) -> str:
+    """Badges, findings and the extracted HCL (highlighted, parse-error line marked) under one answer."""
+    parts = [f'<div class="iac-check" data-plannable="{str(result.plannable).lower()}">', badges_html(result)]
+    lines = findings(result)
+    if lines:
+        parts.append('<ul class="iac-findings">' + "".join(f"<li>{line}</li>" for line in lines[:8]) + "</ul>")
+    if result.has_code:
+        parts.append('<div class="iac-code-title">Extracted HCL</div>')
+        parts.append(highlight_hcl(result.code, error_line=result.parse_error_line))
+    parts.append(pane_notes_html(notes))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def pane_notes_html(notes: Sequence[str]) -> str:
+    if not notes:
+        return ""
+    items = "".join(f"<li>{_linkless(n)}</li>" for n in notes)
+    return f'<ul class="iac-pane-notes" data-testid="pane-notes">{items}</ul>'
+
+
+def _linkless(text: str) -> str:
+    """Escape a note and set doc paths in code style (retrieved sources read better that way)."""
+    escaped = html.escape(text)
+    return re.sub(r"(website/docs/[\w./-]+|[\w-]+/[\w./-]+\.(?:md|markdown|mdx))", r"<code>\1</code>", escaped)
+
+
+def check_answers(texts: Sequence[str], schema: Any) -> list[CheckResult]:
+    from iacdemo.hcl.check import check_answer
+
+    return [check_answer(text, schema) for text in texts]
+
+
+# ---- recordings --------------------------------------------------------------------------------------------
+def recordings_dir(settings: Settings) -> Path:
+    """Where "Record this comparison" saves (the shipped demo recordings stay read-only in assets/)."""
+    return settings.cache_dir / "recordings"
+
+
+def recording_choices(settings: Settings) -> list[tuple[str, str]]:
+    """(label, path) of the shipped demo recordings and the user's own, newest of the user's first."""
+    own = sorted(recordings_dir(settings).glob(f"*{RECORDING_SUFFIX}"), key=_mtime, reverse=True) \
+        if recordings_dir(settings).is_dir() else []
+    shipped = sorted(RECORDINGS_ASSET_DIR.glob(f"*{RECORDING_SUFFIX}")) if RECORDINGS_ASSET_DIR.is_dir() else []
+    return ([(f"yours: {p.stem}", str(p)) for p in own]
+            + [(f"demo: {p.stem}", str(p)) for p in shipped])
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def resolve_recording(choice: str | None, settings: Settings) -> Path:
+    """Only files from the two recording folders can be replayed: a choice is never an arbitrary path."""
+    if not choice or not str(choice).strip():
+        raise DataError("Pick a recording to replay.")
+    allowed = {value: Path(value) for _, value in recording_choices(settings)}
+    if str(choice) not in allowed:
+        raise DataError(f"{choice} is not one of the recordings in {RECORDINGS_ASSET_DIR} or "
+                        f"{recordings_dir(settings)}. Refresh the list.")
+    return allowed[str(choice)]
+
+
+def load_recording(choice: str | None, settings: Settings) -> Recording:
+    recording = Recording.load(resolve_recording(choice, settings))
+    if not 1 <= len(recording.columns) <= MAX_PANES:
+        raise DataError(f"The recording has {len(recording.columns)} panes; the Compare tab shows 1 to {MAX_PANES}.")
+    if not recording.ticks:
+        raise DataError("The recording is empty: it holds no generated text.")
+    return recording
+
+
+def recording_name(recording: Recording) -> str:
+    words = re.sub(r"[^a-z0-9]+", "-", recording.prompt.lower()).strip("-")[:40].rstrip("-") or "comparison"
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{words}"
+
+
+def save_recording(recording: Recording | None, settings: Settings) -> Path:
+    if recording is None or not recording.ticks:
+        raise DataError("Nothing to record yet: send a prompt first, then record the comparison.")
+    directory = recordings_dir(settings)
+    path = directory / f"{recording_name(recording)}{RECORDING_SUFFIX}"
+    suffix = 2
+    while path.exists():
+        path = directory / f"{recording_name(recording)}-{suffix}{RECORDING_SUFFIX}"
+        suffix += 1
+    return recording.save(path)
+
+
+def recording_settings(gen: GenSettings, *, system_prompt: str, adapter_run: str | None, rag: bool,
+                       model_id: str, seed: int) -> dict:
+    """What a replay shows about how the recording was made."""
+    return {"model": model_id, "adapter_run": adapter_run or "", "rag": rag, "system_prompt": system_prompt,
+            "temperature": gen.temperature, "top_p": gen.top_p, "max_new_tokens": gen.max_new_tokens,
+            "repetition_penalty": gen.repetition_penalty, "seed": seed,
+            "recorded": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def describe_recording(recording: Recording) -> str:
+    s = recording.settings
+    bits = [f"model `{s['model']}`" if s.get("model") else "",
+            f"adapter run `{s['adapter_run']}`" if s.get("adapter_run") else "",
+            f"max {s['max_new_tokens']} new tokens" if s.get("max_new_tokens") else "",
+            f"seed {s['seed']}" if s.get("seed") is not None else "",
+            f"recorded {s['recorded']}" if s.get("recorded") else ""]
+    duration = recording.ticks[-1][0] if recording.ticks else 0.0
+    return (f"Replaying a recording ({duration:.1f} s live; " + ", ".join(b for b in bits if b) + ").")
+
+
+# ---- doc completion ---------------------------------------------------------------------------------------
+def doc_output_html(prompt: str, continuation: str) -> str:
+    """The prompt and its continuation as one page, callout lines highlighted, with a callout count."""
+    # lines the model wrote or finished: the prompt's last (unfinished) line counts with the continuation
+    n = count_callouts((prompt or "").rsplit("\n", 1)[-1] + (continuation or "")) if continuation else 0
+    counter = (f'<div class="iac-callouts-found" data-callouts="{n}">{n} callout line{"s" if n != 1 else ""} '
+               "written by the model</div>")
+    prompt_len = len(prompt or "")
+    page = (prompt or "") + (continuation or "")
+    body = highlight_callouts(page)
+    return f'<div class="iac-doc-pane" data-prompt-chars="{prompt_len}">{counter}{body}</div>'
+
+
+@dataclass(frozen=True)
+class CorpusPage:
+    source: str
+    path: str
+    text: str
+    subcategory: str
+
+
+@lru_cache(maxsize=2)
+def corpus_pages(corpus_dir: Path) -> dict[str, CorpusPage]:
+    """Every HCL docs page of the corpus by path (about 8 MB of text, read once, in well under a second)."""
+    from iacdemo.corpus.sources import iter_docs
+
+    files = sorted(Path(corpus_dir).glob("*.jsonl.gz"))
+    if not files:
+        raise DataError(f"No documentation corpus in {corpus_dir}.")
+    pages: dict[str, CorpusPage] = {}
+    for doc in iter_docs(files):
+        pages.setdefault(doc.path, CorpusPage(doc.source, doc.path, doc.text, doc.subcategory or ""))
+    return pages
+
+
+@dataclass(frozen=True)
+class TrainingPages:
+    """Which docs pages a run trained on, and which of its dataset's pages it held out for eval."""
+
+    trained: frozenset[str] = frozenset()
+    held_out: frozenset[str] = frozenset()  # in the run's dataset but in the eval split: never trained on
+    subcategories: frozenset[str] = frozenset()
+    note: str = ""
+
+
+def training_pages(run: Any) -> TrainingPages:
+    """Re-derive a run's train/eval page split from its config.json (the split is a stable hash)."""
+    if run is None:
+        return TrainingPages(note="No adapter picked: every page is new to the base model alike.")
+    try:
+        config = json.loads((Path(run.run_dir) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return TrainingPages(note=f"Run '{run.name}' has no readable config.json: its training pages are unknown.")
+    from iacdemo.training.data import load_rows, split_by_page
+
+    try:
+        rows, _ = load_rows(config.get("dataset", ""), config.get("subcategory", "") or "")
+    except DataError as exc:
+        return TrainingPages(note=f"The dataset of run '{run.name}' cannot be read ({exc}); its training pages "
+                                  "are unknown.")
+    train_rows, eval_rows = split_by_page(rows, float(config.get("eval_fraction", 0) or 0))
+    return TrainingPages(trained=frozenset(r["path"] for r in train_rows),
+                         held_out=frozenset(r["path"] for r in eval_rows),
+                         subcategories=frozenset(r.get("subcategory") or "" for r in rows) - {""})
+
+
+def short_path(path: str) -> str:
+    return re.sub(r"\.html\.markdown$|\.markdown$|\.md$", "", path.replace("website/docs/", ""))
+
+
+def page_choices(pages: dict[str, CorpusPage], split: TrainingPages) -> list[tuple[str, str]]:
+    """(label, path) for the perplexity picker: held-out pages first, then trained ones, then the rest.
+
+    A page held out of training is the fair test (lower perplexity there means the model learned the
+    docs' language, not the page); a trained page shows memorisation for contrast.
+    """
+    def rank(path: str) -> tuple[int, str]:
+        if path in split.held_out:
+            return 0, path
+        if path in split.trained:
+            return 1, path
+        if pages[path].subcategory in split.subcategories:
+            return 2, path
+        return 3, path
+
+    labels = {0: "held out of training (eval split)", 1: "trained on",
+              2: "not in the training data (same service)", 3: "not in the training data"}
+    return [(f"{short_path(p)} — {labels[rank(p)[0]]}", p) for p in sorted(pages, key=rank)]
+
+
+def default_page(pages: dict[str, CorpusPage], split: TrainingPages) -> str | None:
+    """A held-out page when the run has one, else a page of the same service it never saw, else DynamoDB's."""
+    choices = page_choices(pages, split)
+    preferred = "website/docs/r/dynamodb_contributor_insights.html.markdown"
+    if split.held_out or split.subcategories:
+        return choices[0][1] if choices[0][1] in split.held_out else next(
+            (p for _, p in choices if p not in split.trained), choices[0][1])
+    return preferred if preferred in pages else (choices[0][1] if choices else None)
+
+
+def page_text(path: str | None, pages: dict[str, CorpusPage]) -> str:
+    path = (path or "").strip()
+    if not path:
+        raise ConfigError("Pick a documentation page to score.")
+    if path not in pages:
+        short = {short_path(p): p for p in pages}
+        if path in short:
+            return pages[short[path]].text
+        raise DataError(f"No page '{path}' in the corpus (try e.g. r/dynamodb_table).")
+    return pages[path].text
+
+
+def perplexity_html(scores: dict[str, float], labels: dict[str, str], page: str, split: TrainingPages,
+                    tokens: int) -> str:
+    """A small table of perplexity per model, with the change relative to the base model."""
+    base = scores.get("base")
+    rows = []
+    for key, value in scores.items():
+        change = ""
+        if base and key != "base":
+            pct = 100 * (value - base) / base
+            change = f'<span class="iac-ppl-{"better" if pct < 0 else "worse"}">{pct:+.1f}%</span>'
+        rows.append(f"<tr><td>{html.escape(labels.get(key, key))}</td><td>{value:.2f}</td><td>{change}</td></tr>")
+    where = ("held out of training" if page in split.held_out else "trained on" if page in split.trained
+             else "not in the training data")
+    return ('<div class="iac-ppl" data-testid="perplexity">'
+            f"<p><code>{html.escape(short_path(page))}</code> ({where}), first {tokens:,} tokens. "
+            "Lower is better: the model finds the page less surprising.</p>"
+            "<table><thead><tr><th>model</th><th>perplexity</th><th>vs base</th></tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table></div>")
+
+
+# ---- stop buttons -------------------------------------------------------------------------------------------
+class StopSwitches:
+    """One stop switch per visitor (keyed by Gradio's session hash), so Stop ends only your generation.
+
+    A `threading.Event` cannot live in a `gr.State` (states are deep-copied per session), so the tab
+    keeps this small map; an entry lives only while that visitor's generation runs.
+    """
+
+    def __init__(self) -> None:
+        self._events: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def arm(self, key: str) -> threading.Event:
+        """A fresh switch for a new generation; a still-running older one of the same visitor is stopped."""
+        event = threading.Event()
+        with self._lock:
+            old = self._events.get(key)
+            if old is not None:
+                old.set()
+            self._events[key] = event
+        return event
+
+    def stop(self, key: str) -> bool:
+        with self._lock:
+            event = self._events.get(key)
+        if event is None:
+            return False
+        event.set()
+        return True
+
+    def release(self, key: str, event: threading.Event) -> None:
+        with self._lock:
+            if self._events.get(key) is event:
+                del self._events[key]
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+
+def button_label(title: str, limit: int = 42) -> str:
+    """A preset's title short enough for a one-click button on a projector."""
+    text = re.sub(r"^IaC-Eval \(difficulty \d+\):\s*", "", title).replace("Original experiment: ", "")
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -1,0 +1,264 @@
+"""Evaluate tab: IaC-Eval pass rates for base vs tuned vs retrieval-augmented, offline, with every answer.
+
+The handlers translate the form into `evaluate_systems` / `evaluate_reference` calls and their
+`Comparison` into views (`iacdemo.ui.evaluate_views`); generation, caching and scoring live in
+`iacdemo.evaluation`. Generation uses the app's one shared model (`ctx.model_session`) with the picked
+run's adapter attached, so evaluating never loads a second model.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Sequence
+
+import gradio as gr
+
+from iacdemo.errors import ConfigError
+from iacdemo.evaluation.answers import DEFAULT_MAX_NEW_TOKENS, System, eval_gen_settings
+from iacdemo.evaluation.comparison import (Comparison, evaluate_reference, evaluate_systems, list_comparisons,
+                                           load_comparison, save_comparison)
+from iacdemo.evaluation.tasks import Task, load_tasks, select_tasks
+from iacdemo.settings import Settings
+from iacdemo.ui import evaluate_views as views
+from iacdemo.ui.feedback import error_box, hide_error, show_error
+from iacdemo.ui.state import AppContext
+
+TAB_ID = "evaluate"
+TITLE = "Evaluate"
+BASE, BASE_RAG, TUNED, TUNED_RAG = "base", "base + RAG", "tuned", "tuned + RAG"
+SYSTEM_CHOICES = (BASE, TUNED, BASE_RAG, TUNED_RAG)
+DEFAULT_COUNT = 10
+MAX_SAMPLES = 10
+
+
+# ---- form -> evaluation ------------------------------------------------------------------------------------
+def adapter_choices(settings: Settings) -> list[tuple[str, str]]:
+    """Training runs that have an adapter, newest first: (run (model), adapter folder)."""
+    from iacdemo.training.runs import list_runs
+
+    return [(f"{run.name} ({run.model or 'unknown model'}, {run.status})", str(run.adapter_path))
+            for run in list_runs(settings) if run.adapter_path is not None]
+
+
+def systems_from_form(picked: Sequence[str] | None, adapter: str | None) -> list[System]:
+    """The systems to evaluate, in a fixed order; a tuned system needs an adapter."""
+    picked = set(picked or [])
+    unknown = picked - set(SYSTEM_CHOICES)
+    if unknown:
+        raise ConfigError(f"Unknown system(s): {', '.join(sorted(unknown))}.")
+    if not picked:
+        raise ConfigError("Pick at least one system to evaluate.")
+    if picked & {TUNED, TUNED_RAG} and not (adapter or "").strip():
+        raise ConfigError("Pick a tuned adapter (a training run) for the tuned systems, or untick them.")
+    systems = []
+    for choice in SYSTEM_CHOICES:
+        if choice in picked:
+            tuned = choice in (TUNED, TUNED_RAG)
+            systems.append(System.make(adapter if tuned else None, rag=choice in (BASE_RAG, TUNED_RAG)))
+    return systems
+
+
+def _whole(name: str, value: Any, low: int, high: int | None = None) -> int:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {value!r}.") from None
+    if number != int(number) or number < low or (high is not None and number > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"{name} must be a whole number {bound}, got {value!r}.")
+    return int(number)
+
+
+def tasks_from_form(ctx: AppContext, difficulties: Sequence[Any] | None, count: Any) -> list[Task]:
+    """The first `count` tasks (0 = all) of the picked difficulty levels."""
+    levels = [int(level) for level in difficulties or []]
+    if not levels:
+        raise ConfigError("Pick at least one difficulty level.")
+    limit = _whole("Number of tasks", count if count not in (None, "") else 0, 0)
+    tasks = ctx.service("iac-eval-tasks", lambda: load_tasks(settings=ctx.settings))
+    chosen = select_tasks(tasks, levels, limit or None)
+    if not chosen:
+        raise ConfigError("No task has the picked difficulty levels.")
+    return chosen
+
+
+def _selection(difficulties: Sequence[Any] | None, count: Any) -> dict:
+    return {"difficulty": ",".join(str(d) for d in difficulties or []), "limit": count or None}
+
+
+def run_generation(ctx: AppContext, picked: Sequence[str] | None, adapter: str | None,
+                   difficulties: Sequence[Any] | None, count: Any, samples: Any, max_new_tokens: Any,
+                   progress=None, stop_event: threading.Event | None = None) -> Comparison:
+    """Validate the form, generate and score, save; the Comparison."""
+    systems = systems_from_form(picked, adapter)
+    tasks = tasks_from_form(ctx, difficulties, count)
+    n_samples = _whole("Samples per task", samples, 1, MAX_SAMPLES)
+    cap = ctx.settings.max_new_tokens_cap
+    gen = eval_gen_settings(n_samples, _whole("Max new tokens", max_new_tokens, 1, cap), settings=ctx.settings)
+    comparison = evaluate_systems(tasks, systems, model_id=ctx.model_id,
+                                  session_provider=lambda: ctx.model_session(progress), samples=n_samples,
+                                  gen=gen, settings=ctx.settings, progress=progress, stop_event=stop_event,
+                                  schema=_schema(ctx), selection=_selection(difficulties, count))
+    save_comparison(comparison, ctx.settings)
+    return comparison
+
+
+def run_reference(ctx: AppContext, difficulties: Sequence[Any] | None, count: Any, progress=None) -> Comparison:
+    tasks = tasks_from_form(ctx, difficulties, count)
+    comparison = evaluate_reference(tasks, settings=ctx.settings, progress=progress, schema=_schema(ctx),
+                                    selection=_selection(difficulties, count))
+    save_comparison(comparison, ctx.settings)
+    return comparison
+
+
+def _schema(ctx: AppContext):
+    from iacdemo.hcl.schema import load_schema
+
+    return load_schema(ctx.settings)
+
+
+def comparison_views(comparison: Comparison | None) -> list:
+    """Values for: summary, results table, chart, task picker, task detail."""
+    choices = views.task_choices(comparison)
+    first = choices[0][1] if choices else None
+    return [views.summary_md(comparison), views.results_frame(comparison), views.chart_frame(comparison),
+            gr.update(choices=choices, value=first), views.task_detail_html(comparison, first)]
+
+
+def history_update(settings: Settings, value: str | None = None) -> dict:
+    return gr.update(choices=views.history_choices(list_comparisons(settings)), value=value)
+
+
+# ---- per-visitor stop switches -------------------------------------------------------------------------------
+class StopSwitches:
+    """One stop event per browser session, so Stop ends only the visitor's own evaluation."""
+
+    def __init__(self):
+        self._events: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def fresh(self, key: str) -> threading.Event:
+        with self._lock:
+            self._events[key] = threading.Event()
+            return self._events[key]
+
+    def stop(self, key: str) -> bool:
+        with self._lock:
+            event = self._events.get(key)
+        if event is None:
+            return False
+        event.set()
+        return True
+
+
+def _session_key(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or "default"
+
+
+# ---- layout ----------------------------------------------------------------------------------------------------
+def build(ctx: AppContext) -> None:
+    settings = ctx.settings
+    switches = ctx.service("evaluate-stop-switches", StopSwitches)
+    gr.Markdown("Score models on IaC-Eval's tasks, offline: the first code block of each answer must plan "
+                "(judged statically from the provider docs) and satisfy the task's Rego intent policy. "
+                f"Answers come from the current model (`{ctx.model_id}`) and are cached, so a rerun is instant.",
+                elem_classes=["hide-in-present"])
+    with gr.Row():
+        with gr.Column(scale=3):
+            systems = gr.CheckboxGroup(list(SYSTEM_CHOICES), value=[BASE], label="Systems",
+                                       info="RAG: the top docs chunks go into IaC-Eval's RAG prompt",
+                                       elem_id="eval-systems")
+            with gr.Row(equal_height=True):
+                adapters0 = adapter_choices(settings)
+                adapter = gr.Dropdown(choices=adapters0, value=adapters0[0][1] if adapters0 else None,
+                                      label="Tuned adapter (training run)", scale=4, elem_id="eval-adapter")
+                refresh_adapters = gr.Button("↻", scale=0, min_width=50, elem_id="eval-adapter-refresh")
+        with gr.Column(scale=3):
+            difficulties = gr.CheckboxGroup(list(views.DIFFICULTY_LEVELS), value=list(views.DIFFICULTY_LEVELS),
+                                            label="Difficulty levels", elem_id="eval-difficulty")
+            count = gr.Number(value=DEFAULT_COUNT, precision=0, minimum=0, label="Number of tasks (0 = all)",
+                              info="The first N tasks of the picked levels", elem_id="eval-count")
+        with gr.Column(scale=2):
+            samples = gr.Slider(1, MAX_SAMPLES, value=1, step=1, label="Samples per task",
+                                info="1 = greedy; more are sampled and give pass@k", elem_id="eval-samples")
+            max_new_tokens = gr.Slider(16, settings.max_new_tokens_cap, value=DEFAULT_MAX_NEW_TOKENS, step=16,
+                                       label="Max new tokens", elem_id="eval-max-tokens")
+    with gr.Row():
+        run_btn = gr.Button("Run evaluation", variant="primary", elem_id="eval-run")
+        reference_btn = gr.Button("Score reference answers", elem_id="eval-reference")
+        stop_btn = gr.Button("Stop", variant="stop", elem_id="eval-stop")
+    errors = error_box("eval-error")
+    summary = gr.Markdown("", elem_id="eval-summary")
+    table = gr.Dataframe(views.results_frame(None), label="Results per system", interactive=False, wrap=True,
+                         elem_id="eval-table")
+    chart = gr.BarPlot(views.chart_frame(None), x="bar", y="percent", color="system", x_label_angle=-35,
+                       y_lim=[0, 100], label="Rates per system (%)", x_title="", sort=None,
+                       elem_id="eval-chart")
+    with gr.Row():
+        task_picker = gr.Dropdown(choices=[], label="Task (✓/✗ per system, in table order)", scale=1,
+                                  elem_id="eval-task")
+    detail = gr.HTML("", elem_id="eval-detail")
+    with gr.Accordion("Earlier evaluations", open=False, elem_id="eval-history-box"):
+        with gr.Row(equal_height=True):
+            history = gr.Dropdown(choices=views.history_choices(list_comparisons(settings)), label="Evaluation",
+                                  scale=4, elem_id="eval-history")
+            refresh_history = gr.Button("↻", scale=0, min_width=50)
+            open_btn = gr.Button("Open", scale=1, elem_id="eval-open")
+    current = gr.State(None)
+
+    view_outputs = [summary, table, chart, task_picker, detail]
+
+    def unchanged() -> list:
+        return [gr.update() for _ in view_outputs]
+
+    def report_to(progress):
+        return lambda fraction, message: progress(fraction, desc=message)
+
+    def on_run(picked, adapter_dir, levels, n, n_samples, max_tokens, request: gr.Request,
+               progress=gr.Progress()):
+        stop_event = switches.fresh(_session_key(request))
+        try:
+            comparison = run_generation(ctx, picked, adapter_dir, levels, n, n_samples, max_tokens,
+                                        progress=report_to(progress), stop_event=stop_event)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, the app keeps serving
+            return [show_error(exc), *unchanged(), gr.update(), gr.update()]
+        return [hide_error(), *comparison_views(comparison), comparison, history_update(settings, comparison.id)]
+
+    def on_reference(levels, n, progress=gr.Progress()):
+        try:
+            comparison = run_reference(ctx, levels, n, progress=report_to(progress))
+        except Exception as exc:  # noqa: BLE001
+            return [show_error(exc), *unchanged(), gr.update(), gr.update()]
+        return [hide_error(), *comparison_views(comparison), comparison, history_update(settings, comparison.id)]
+
+    def on_stop(request: gr.Request):
+        if switches.stop(_session_key(request)):
+            gr.Info("Stopping after the current token; answers generated so far stay cached.")
+
+    def on_pick(comparison, task_id):
+        try:
+            return hide_error(), views.task_detail_html(comparison, task_id)
+        except Exception as exc:  # noqa: BLE001
+            return show_error(exc), gr.update()
+
+    def on_open(evaluation_id):
+        try:
+            if not evaluation_id:
+                raise ConfigError("Pick an earlier evaluation to open.")
+            comparison = load_comparison(evaluation_id, settings)
+        except Exception as exc:  # noqa: BLE001
+            return [show_error(exc), *unchanged(), gr.update()]
+        return [hide_error(), *comparison_views(comparison), comparison]
+
+    outputs = [errors, *view_outputs, current, history]
+    run_btn.click(on_run, inputs=[systems, adapter, difficulties, count, samples, max_new_tokens], outputs=outputs,
+                  concurrency_limit=1, concurrency_id="evaluate-generate", api_visibility="private")
+    reference_btn.click(on_reference, inputs=[difficulties, count], outputs=outputs, concurrency_limit=1,
+                        concurrency_id="evaluate-reference", api_visibility="private")
+    stop_btn.click(on_stop, api_visibility="private", show_progress="hidden")
+    task_picker.change(on_pick, inputs=[current, task_picker], outputs=[errors, detail], api_visibility="private",
+                       show_progress="hidden")
+    open_btn.click(on_open, inputs=history, outputs=[errors, *view_outputs, current], api_visibility="private")
+    refresh_history.click(lambda: history_update(settings), outputs=history, api_visibility="private",
+                          show_progress="hidden")
+    refresh_adapters.click(lambda: gr.update(choices=adapter_choices(settings)), outputs=adapter,
+                           api_visibility="private", show_progress="hidden")

@@ -1,0 +1,211 @@
+"""The Compare tab in a real browser: live streaming with a real adapter, badges, replay, presets, bad input."""
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import open_app, open_tab
+from tests.browser.screenshots import save
+
+TUNED_RUN = "browser-tuned"
+BROKEN_RUN = "browser-broken"
+MAX_NEW_TOKENS = "20"
+GENERATION_TIMEOUT_MS = 150_000  # first use loads the model in the app; the CPU is small and shared
+
+
+def _train_tiny_adapter(out_dir) -> None:
+    """A real LoRA adapter of the embedded model: two AdamW steps on the Contributor Insights docs page."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from iacdemo.corpus.sources import provider_pages
+    from iacdemo.models import load_model
+    from iacdemo.settings import get_settings
+
+    corpus = get_settings().corpus_dir / "terraform-provider-aws-docs.jsonl.gz"
+    page = next(doc.text for name, doc in provider_pages([corpus], kind="r")
+                if name == "aws_dynamodb_contributor_insights")
+    torch.manual_seed(0)
+    loaded = load_model()
+    model = get_peft_model(loaded.model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0,
+                                                    target_modules=["q_proj", "v_proj"]))
+    model.train()
+    ids = loaded.tokenizer(page, return_tensors="pt")["input_ids"][:, :64]
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    for _ in range(2):
+        model(input_ids=ids, labels=ids).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.save_pretrained(str(out_dir))
+
+
+def _write_run(run_dir, created: float) -> None:
+    """The files `list_runs` reads: a finished run's status.json and config.json."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "status.json").write_text(json.dumps({"status": "finished", "step": 2, "total_steps": 2,
+                                                     "created": created, "model": "smollm2-135m-instruct"}))
+    (run_dir / "config.json").write_text(json.dumps({"model": "smollm2-135m-instruct", "max_steps": 2}))
+
+
+@pytest.fixture(scope="session")
+def tuned_run(app_server):
+    """A run with a real adapter, plus an older run whose adapter weights are corrupt, in the app's runs dir."""
+    broken = app_server.runs_dir / BROKEN_RUN
+    _write_run(broken, created=time.time() - 60)
+    (broken / "adapter").mkdir()
+    (broken / "adapter" / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8}))
+    (broken / "adapter" / "adapter_model.safetensors").write_bytes(b"not really safetensors")
+    tuned = app_server.runs_dir / TUNED_RUN
+    _train_tiny_adapter(tuned / "adapter")
+    _write_run(tuned, created=time.time())
+    return tuned
+
+
+# ---- page helpers -------------------------------------------------------------------------------------------
+def pick(page, elem_id: str, option: str | re.Pattern) -> None:
+    """Pick an option of a gradio Dropdown by (part of) its label."""
+    box = page.locator(f"#{elem_id} input")
+    box.click()
+    name = option if isinstance(option, re.Pattern) else re.compile(re.escape(option))
+    page.get_by_role("option", name=name).first.click()
+    page.keyboard.press("Escape")
+
+
+def fill(page, elem_id: str, value: str) -> None:
+    page.locator(f"#{elem_id} textarea, #{elem_id} input").first.fill(value)
+
+
+def open_settings(page, title: str) -> None:
+    page.get_by_text(title).first.click()
+
+
+def bot_text(page, pane: int):
+    return page.locator(f"#compare-chat-{pane} .message.bot, #compare-chat-{pane} [data-testid='bot']").last
+
+
+def open_compare(page, app_server, query: str = "") -> None:
+    open_app(page, app_server, query)
+    open_tab(page, "Compare")
+    expect(page.locator("#compare-adapter")).to_be_visible()
+
+
+def choose_tuned_adapter(page) -> None:
+    pick(page, "compare-adapter", TUNED_RUN)
+    expect(page.locator("#compare-adapter input")).to_have_value(re.compile(TUNED_RUN))
+
+
+def set_short_answers(page) -> None:
+    open_settings(page, "System prompt and generation settings")
+    fill(page, "compare-max-tokens", MAX_NEW_TOKENS)
+
+
+# ---- tests ----------------------------------------------------------------------------------------------------
+def test_both_panes_stream_real_text_and_show_badges(app_server, tuned_run, page):
+    open_compare(page, app_server)
+    choose_tuned_adapter(page)
+    set_short_answers(page)
+    pick(page, "compare-preset", "Original experiment")
+    expect(page.locator("#compare-message textarea")).to_have_value(re.compile("Contributor Insights"))
+    page.locator("#compare-send").click()
+
+    expect(page.locator("#compare-chat-1")).to_contain_text(f"Fine-tuned ({TUNED_RUN})", timeout=GENERATION_TIMEOUT_MS)
+    # streaming: the status says so while text arrives, then gives the speed
+    status = page.locator("#compare-status")
+    expect(status).to_contain_text("tokens/s", timeout=GENERATION_TIMEOUT_MS)
+    for pane in (0, 1):
+        expect(bot_text(page, pane)).to_have_text(re.compile(r"\w{3,}"))
+        expect(page.locator(f"#compare-chat-{pane}")).to_contain_text("Contributor Insights")  # the user turn
+        badges = page.locator(f"#compare-check-{pane} .iac-badge")
+        expect(badges.first).to_be_visible(timeout=60_000)
+        expect(page.locator(f"#compare-check-{pane} [data-plannable]")).to_have_count(1)
+    base, tuned = bot_text(page, 0).inner_text(), bot_text(page, 1).inner_text()
+    assert base != tuned, "the adapter must change the answer"
+    expect(page.locator("#compare-error")).to_be_hidden()
+    page.locator("#compare-panes").scroll_into_view_if_needed()
+    save(page, "compare-live")
+
+    # the comparison is recorded and can be saved for a replay
+    page.get_by_text("Record and replay (for talks)").click()
+    page.locator("#compare-record").click()
+    expect(page.locator("#compare-record-info")).to_contain_text("Saved", timeout=20_000)
+    saved = list((app_server.cache_dir / "recordings").glob("*.json"))
+    assert len(saved) == 1 and json.loads(saved[0].read_text())["columns"][1] == f"Fine-tuned ({TUNED_RUN})"
+
+    # a follow-up turn: each pane keeps its own conversation
+    fill(page, "compare-message", "Now add a tag to it.")
+    page.locator("#compare-send").click()
+    expect(page.locator("#compare-chat-0")).to_contain_text("Now add a tag", timeout=GENERATION_TIMEOUT_MS)
+    expect(status).to_contain_text("tokens/s", timeout=GENERATION_TIMEOUT_MS)
+    assert page.locator("#compare-chat-0 .message.user, #compare-chat-0 [data-testid='user']").count() >= 2
+    page.locator("#compare-clear").click()
+    expect(page.locator("#compare-chat-0")).not_to_contain_text("Now add a tag")
+
+
+def test_replay_of_the_demo_recording_fills_the_panes(app_server, page):
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    open_compare(page, app_server)
+    page.get_by_text("Record and replay (for talks)").click()
+    page.locator("#compare-recording input").click()
+    page.get_by_role("option", name=re.compile(r"^demo: ")).first.click()
+    page.keyboard.press("Escape")
+    pick(page, "compare-speed", "4x")
+    started = time.perf_counter()
+    page.locator("#compare-replay").click()
+    expect(page.locator("#compare-status")).to_contain_text("Replaying a recording", timeout=20_000)
+    expect(page.locator("#compare-status")).to_contain_text("Replayed", timeout=90_000)
+    took = time.perf_counter() - started
+    for pane in (0, 1):
+        expect(bot_text(page, pane)).to_have_text(re.compile(r"\w{3,}"))
+        expect(page.locator(f"#compare-check-{pane} .iac-badge").first).to_be_visible(timeout=30_000)
+    expect(page.locator("#compare-chat-1")).to_contain_text("Fine-tuned")
+    expect(page.locator("#compare-check-1 .iac-hl").first).to_be_visible()  # the tuned answer has HCL
+    print(f"\nreplay at 4x took {took:.1f} s")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.locator("#compare-message").scroll_into_view_if_needed()
+    save(page, "compare", publish=True)
+
+
+def test_bad_inputs_show_clear_errors(app_server, tuned_run, page):
+    open_compare(page, app_server)
+    error = page.locator("#compare-error")
+    page.locator("#compare-send").click()
+    expect(error).to_contain_text("prompt is empty", timeout=30_000)
+
+    set_short_answers(page)
+    fill(page, "compare-message", "Create an S3 bucket")
+    fill(page, "compare-seed", "not-a-number")
+    page.locator("#compare-send").click()
+    expect(error).to_contain_text("Seed must be a number", timeout=30_000)
+    fill(page, "compare-seed", "42")
+    fill(page, "compare-max-tokens", "5000")
+    page.locator("#compare-send").click()
+    expect(error).to_contain_text("Max new tokens must be between 1 and", timeout=30_000)
+
+    fill(page, "compare-max-tokens", MAX_NEW_TOKENS)
+    pick(page, "compare-adapter", BROKEN_RUN)
+    page.locator("#compare-send").click()
+    expect(error).to_contain_text(re.compile("corrupt|Cannot read adapter weights"), timeout=GENERATION_TIMEOUT_MS)
+    save(page, "compare-error")
+    assert app_server.alive()
+
+
+def test_presentation_mode_has_one_click_presets(app_server, tuned_run, page):
+    open_compare(page, app_server)
+    choose_tuned_adapter(page)
+    set_short_answers(page)
+    buttons = page.locator("#compare-preset-buttons button")
+    expect(buttons.first).to_be_hidden()
+    page.locator("#present-toggle input[type=checkbox]").check()
+    expect(page.locator("body")).to_have_class("iacdemo-present")
+    expect(buttons.first).to_be_visible()
+    assert buttons.count() >= 5
+    page.locator("#compare-preset-buttons button", has_text="DynamoDB Contributor Insights").click()
+    expect(page.locator("#compare-chat-0")).to_contain_text("Contributor Insights", timeout=30_000)
+    expect(page.locator("#compare-status")).to_contain_text("tokens/s", timeout=GENERATION_TIMEOUT_MS)
+    expect(bot_text(page, 1)).to_have_text(re.compile(r"\w{3,}"))
+    page.evaluate("window.scrollTo(0, 0)")
+    save(page, "present-compare", publish=True)

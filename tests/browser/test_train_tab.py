@@ -1,0 +1,146 @@
+"""The Train tab in a real browser: quick-demo preset, a bad hyperparameter, a real training job on the
+embedded model with live loss points, a page reload that re-attaches to it, and Stop.
+
+The job is kept short (64-token blocks, batch 1) so the whole module takes about a minute on 2 cores.
+"""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from iacdemo.training.runner import JobRunner
+
+from tests.browser.conftest import open_app, open_tab
+from tests.browser.screenshots import save
+
+RUN_NAME = "browser-train"
+JOB_TIMEOUT_MS = 180_000  # model load + first step on a shared 2-core machine
+STEP_TIMEOUT_MS = 90_000
+
+
+@pytest.fixture
+def no_orphan_job(app_server, settings):
+    """Jobs outlive the app by design; a failing test must not leave one training on the shared CPU."""
+    yield
+    runner = JobRunner(settings.with_overrides(runs_dir=app_server.runs_dir))
+    if runner.active_run():
+        runner.stop(force=True)
+
+
+def _open_group(page, elem_id: str) -> None:
+    """Accordions render their fields only once opened."""
+    group = page.locator(f"#{elem_id}")
+    if not group.get_by_test_id("accordion-content").first.is_visible():
+        group.locator("button.label-wrap").first.click()
+
+
+def _set(page, name: str, value: str) -> None:
+    box = page.locator(f"#train-{name} input, #train-{name} textarea").first
+    box.fill(value)
+    box.blur()
+
+
+def _step(page) -> int:
+    text = page.locator('#train-stats [data-stat="step"]').inner_text()
+    return int(re.search(r"(\d+)/", text).group(1))
+
+
+def _wait_past_step(page, step: int) -> None:
+    page.wait_for_function("(step) => parseInt((document.querySelector('#train-stats [data-stat=step]')"
+                           ".innerText.match(/(\\d+)\\//) || [0, 0])[1]) > step", arg=step, timeout=STEP_TIMEOUT_MS)
+
+
+def _line_points(page) -> int:
+    """Vertices of the train-loss line (a one-point line is drawn too: see the round caps in style.css)."""
+    paths = page.locator("#train-loss-plot g.mark-line path")
+    if paths.count() == 0:
+        return 0
+    d = paths.first.get_attribute("d") or ""
+    return d.count("L") + 1 if d.startswith("M") else 0
+
+
+def _open_train(page, server):
+    open_app(page, server)
+    open_tab(page, "Train")
+    expect(page.locator("#train-start")).to_be_visible()
+
+
+def test_train_job_streams_reattaches_and_stops(app_server, page, no_orphan_job):
+    _open_train(page, app_server)
+    errors = page.locator("#train-error")
+
+    # the preset builds the DynamoDB slice when it is missing and fills the form
+    page.locator("#train-preset").click()
+    expect(page.locator("#train-max-steps input")).to_have_value("55", timeout=120_000)
+    expect(page.locator("#train-dataset input")).to_have_value(re.compile("quick-demo-dynamodb"))
+    assert (app_server.cache_dir / "datasets" / "quick-demo-dynamodb" / "stats.json").is_file()
+    page.locator("#train-command-accordion button.label-wrap").first.click()
+    expect(page.locator("#train-command textarea")).to_have_value(re.compile(r"--max-steps 55"))
+
+    # a bad hyperparameter is refused with the field's name, and nothing starts
+    _open_group(page, "train-group-optimization")
+    _set(page, "lr", "5")
+    page.locator("#train-start").click()
+    expect(errors).to_contain_text("Learning rate", timeout=30_000)
+    expect(errors).to_contain_text("above the maximum")
+    assert not list(app_server.runs_dir.glob("*/config.json"))
+
+    # a short real job on the embedded model
+    _set(page, "lr", "0.0003")
+    _set(page, "batch-size", "1")
+    _set(page, "max-steps", "40")
+    _open_group(page, "train-group-data")
+    _set(page, "seq-len", "64")
+    _open_group(page, "train-group-model")
+    _open_group(page, "train-group-model-more")
+    _set(page, "cpu-threads", "1")  # on a shared 2-core machine one thread is several times faster
+    _open_group(page, "train-group-run")
+    _set(page, "run-name", RUN_NAME)
+    expect(page.locator("#train-command textarea")).to_have_value(re.compile(r"--max-steps 40.*--seq-len 64|"
+                                                                             r"--seq-len 64.*--max-steps 40"))
+    page.locator("#train-start").click()
+    stats = page.locator("#train-stats .train-stats")
+    expect(stats).to_have_attribute("data-run", RUN_NAME, timeout=30_000)
+    expect(stats).to_have_attribute("data-status", "running", timeout=60_000)
+    expect(errors).to_be_hidden()
+
+    # the first logged step is already a point on the plot, and the bar moves
+    started = time.monotonic()
+    expect(page.locator('#train-stats [data-stat="step"]')).to_contain_text(re.compile(r"\b[1-9]\d*/40"),
+                                                                           timeout=JOB_TIMEOUT_MS)
+    first_seen = _step(page)
+    expect(page.locator("#train-loss-plot g.mark-line path").first).to_be_attached(timeout=10_000)
+    assert _line_points(page) >= 1
+    expect(page.locator("#train-progress .train-progress")).not_to_have_attribute("aria-valuenow", "0.0")
+    expect(page.locator('#train-stats [data-stat="tokens/s"]')).not_to_contain_text("–")
+    _wait_past_step(page, first_seen)
+    assert _line_points(page) >= 2
+    print(f"\nfirst loss point at step {first_seen}; step {_step(page)} after {time.monotonic() - started:.1f} s")
+
+    # a reloaded page re-attaches to the running job and keeps streaming
+    page.reload()
+    expect(page.get_by_test_id("header-device")).to_be_visible(timeout=60_000)
+    open_tab(page, "Train")
+    expect(stats).to_have_attribute("data-run", RUN_NAME, timeout=30_000)
+    expect(stats).to_have_attribute("data-status", "running")
+    before = _step(page)
+    _wait_past_step(page, before)
+    assert _line_points(page) >= before
+    expect(page.locator("#train-log")).to_contain_text(re.compile(r"step \d+/40 loss"))
+    page.locator("#train-start").evaluate("e => e.scrollIntoView({block: 'start'})")
+    save(page, "train", publish=True)
+
+    # Stop: the job saves its adapter and ends `stopped`; the runs table says so
+    page.locator("#train-stop").click()
+    expect(stats).to_have_attribute("data-status", "stopped", timeout=120_000)
+    expect(errors).to_be_hidden()
+    expect(page.locator("#train-runs")).to_contain_text("stopped", timeout=20_000)
+    assert (app_server.runs_dir / RUN_NAME / "adapter" / "adapter_config.json").is_file()
+
+    # a second Stop has nothing to stop, and says so
+    page.locator("#train-stop").click()
+    expect(errors).to_contain_text("No training job is running", timeout=20_000)
+    assert app_server.alive()

@@ -1,0 +1,265 @@
+"""The Compare and Doc-completion tabs' view logic, without a browser: real schema, corpus, runs and model."""
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from iacdemo.errors import ConfigError, DataError, ModelError
+from iacdemo.generation.recording import Recorder, Recording
+from iacdemo.generation.side_by_side import Column, GenSettings, stream_side_by_side
+from iacdemo.hcl.check import check_answer
+from iacdemo.hcl.schema import load_schema
+from iacdemo.ui import compare_views as views
+
+ORIGINAL_MISTAKE = """Here is the resource:
+
+```hcl
+resource "aws_dynamodb_contributor_insight" "example" {
+  table_name     = "my-table"
+  enable_logging = true
+}
+
+resource "aws_dynamodb_contributor_insights" "other" {
+  table_name = "my-table"
+  region     = "us-east-1"
+}
+```
+"""
+GOOD = 'resource "aws_dynamodb_contributor_insights" "test" {\n  table_name = "ExampleTableName"\n}\n'
+
+
+@pytest.fixture(scope="module")
+def schema(settings):
+    return load_schema(settings)
+
+
+# ---- checks -------------------------------------------------------------------------------------------------
+def test_check_html_names_the_original_experiments_mistakes(schema):
+    html = views.check_html(check_answer(ORIGINAL_MISTAKE, schema))
+    assert 'data-plannable="false"' in html
+    assert "iac-badge-error" in html and "unknown type" in html
+    assert "did you mean <code>aws_dynamodb_contributor_insights</code>" in html
+    assert "Unsupported argument <code>region</code>" in html
+    assert 'class="iac-hl"' in html  # pygments-highlighted code follows the badges
+
+
+def test_check_html_of_good_unfenced_code_is_plannable(schema):
+    html = views.check_html(check_answer("Sure!\n" + GOOD, schema))
+    assert 'data-plannable="true"' in html and "✓ parses" in html and "iac-findings" not in html
+
+
+def test_prose_and_broken_code_get_error_badges(schema):
+    prose = views.check_html(check_answer("DynamoDB is a NoSQL database by AWS.", schema))
+    assert "no code" in prose and "Extracted HCL" not in prose
+    broken = views.check_html(check_answer('```hcl\nresource "aws_s3_bucket" "b" {\n  bucket = \n}\n```', schema))
+    assert "does not parse" in broken and "Parse error" in broken and 'class="hll"' in broken
+
+
+def test_pane_notes_show_retrieved_sources():
+    notes = ["Base + retrieved docs: Retrieved docs: website/docs/r/dynamodb_table.html.markdown", "Other note"]
+    mine = views.column_notes(notes, "Base + retrieved docs")
+    assert mine == ["Retrieved docs: website/docs/r/dynamodb_table.html.markdown"]
+    assert views.general_notes(notes, ["Base model", "Base + retrieved docs"]) == ["Other note"]
+    assert "<code>website/docs/r/dynamodb_table.html.markdown</code>" in views.pane_notes_html(mine)
+
+
+# ---- conversations ------------------------------------------------------------------------------------------
+def test_pane_messages_accept_gradio6_parts_and_drop_system_turns():
+    history = [{"role": "system", "content": "sys"},
+               {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+               {"role": "assistant", "content": "hello"}]
+    assert views.pane_messages(history, "next", "ans") == [
+        {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "next"}, {"role": "assistant", "content": "ans"}]
+
+
+def test_conversation_restarts_when_the_panes_change():
+    conv = views.Conversation(labels=["Base model", "Fine-tuned (a)"], histories=[[{"role": "user", "content": "x"}],
+                                                                               [{"role": "user", "content": "x"}]])
+    assert conv.for_columns(["Base model", "Fine-tuned (a)"]) is conv and conv.turns == 1
+    fresh = conv.for_columns(["Base model", "Fine-tuned (b)"])
+    assert fresh.histories == [[], []] and fresh.turns == 0
+
+
+def test_each_pane_continues_its_own_conversation(tiny_session, settings):
+    columns = [Column("A", None), Column("B", None)]
+    gen = GenSettings(max_new_tokens=4, seed=3)
+    histories = [[{"role": "user", "content": "first"}, {"role": "assistant", "content": "ANSWER-OF-A"}],
+                 [{"role": "user", "content": "first"}, {"role": "assistant", "content": "ANSWER-OF-B"}]]
+    stream = views.start_comparison(tiny_session, columns, histories, "second", gen, system_prompt="sys",
+                                    settings=settings)
+    assert "ANSWER-OF-A" in stream.prompts[0].text and "ANSWER-OF-B" not in stream.prompts[0].text
+    assert "ANSWER-OF-B" in stream.prompts[1].text and "ANSWER-OF-A" not in stream.prompts[1].text
+    final = list(stream)[-1]
+    # one batch over two different prompts gives what each conversation alone gives
+    for i, history in enumerate(histories):
+        alone = stream_side_by_side(tiny_session, [columns[i]], history + [{"role": "user", "content": "second"}],
+                                    gen, system_prompt="sys", settings=settings)
+        assert list(alone)[-1][0] == final[i]
+    assert "tokens/s" in views.stats_line(stream)
+    with pytest.raises(ConfigError, match="empty"):
+        views.start_comparison(tiny_session, columns, [[], []], "   ", gen, system_prompt=None, settings=settings)
+
+
+def test_stop_switches_are_per_visitor():
+    stops = views.StopSwitches()
+    a, b = stops.arm("a"), stops.arm("b")
+    assert stops.stop("a") and a.is_set() and not b.is_set()
+    again = stops.arm("b")
+    assert b.is_set() and not again.is_set()  # a new generation of the same visitor ends the old one
+    stops.release("b", b)  # releasing a stale switch keeps the current one
+    assert len(stops) == 2
+    stops.release("b", again)
+    stops.release("a", a)
+    assert len(stops) == 0 and not stops.stop("nobody")
+
+
+# ---- adapters from runs ---------------------------------------------------------------------------------------
+def _run(root, name, adapter=True, status="finished"):
+    run = root / name
+    run.mkdir(parents=True)
+    (run / "status.json").write_text(json.dumps({"status": status, "step": 3, "total_steps": 3}))
+    (run / "config.json").write_text(json.dumps({"model": "smollm2-135m-instruct"}))
+    if adapter:
+        (run / "adapter").mkdir()
+        (run / "adapter" / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA"}))
+    return run
+
+
+def test_adapter_choices_list_runs_with_an_adapter(settings, tmp_path):
+    local = settings.with_overrides(runs_dir=tmp_path / "runs")
+    assert views.adapter_choices(local) == [("none (base model only)", "none")]
+    assert views.default_adapter_choice(local) == "none"
+    _run(tmp_path / "runs", "tuned")
+    _run(tmp_path / "runs", "still-queued", adapter=False, status="queued")
+    values = [v for _, v in views.adapter_choices(local)]
+    assert values == ["none", "tuned"] and views.default_adapter_choice(local) == "tuned"
+    assert views.find_run("none", local) is None
+    assert views.find_run("tuned", local).adapter_path == tmp_path / "runs" / "tuned" / "adapter"
+    with pytest.raises(ConfigError, match="not allowed"):
+        views.find_run("../etc", local)
+    with pytest.raises(ConfigError, match="No run named"):
+        views.find_run("missing", local)
+    with pytest.raises(ModelError, match="no adapter"):
+        views.find_run("still-queued", local)
+
+
+# ---- recordings -----------------------------------------------------------------------------------------------
+def test_recordings_save_list_and_refuse_other_paths(settings, tmp_path):
+    local = settings.with_overrides(cache_dir=tmp_path / "cache")
+    with pytest.raises(DataError, match="Nothing to record"):
+        views.save_recording(None, local)
+    recorder = Recorder(["Base model", "Fine-tuned (x)"], prompt="Create a DynamoDB table!",
+                        settings=views.recording_settings(GenSettings(), system_prompt="s", adapter_run="x", rag=False,
+                                                          model_id="m", seed=1))
+    list(recorder.wrap(iter([["a", ""], ["ab", "c"]])))
+    path = views.save_recording(recorder.recording, local)
+    assert path.parent == tmp_path / "cache" / "recordings" and "create-a-dynamodb-table" in path.name
+    choices = views.recording_choices(local)
+    assert choices[0] == (f"yours: {path.stem}", str(path))
+    loaded = views.load_recording(str(path), local)
+    assert loaded.final_texts() == ["ab", "c"]
+    assert "adapter run `x`" in views.describe_recording(loaded)
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text(recorder.recording.to_json())
+    with pytest.raises(DataError, match="not one of the recordings"):
+        views.resolve_recording(str(outside), local)
+    with pytest.raises(DataError, match="Pick a recording"):
+        views.resolve_recording("", local)
+
+
+def test_the_shipped_demo_recording_replays(settings, schema):
+    demos = [value for label, value in views.recording_choices(settings) if label.startswith("demo: ")]
+    assert demos, f"no demo recording in {views.RECORDINGS_ASSET_DIR}"
+    recording = views.load_recording(demos[0], settings)
+    assert recording.columns[0] == "Base model" and recording.columns[1].startswith("Fine-tuned")
+    assert recording.settings["model"] and len(recording.ticks) > 10
+    final = recording.final_texts()
+    assert all(text.strip() for text in final)
+    # the demo is there to show the checker at work: the tuned pane must contain Terraform
+    assert check_answer(final[1], schema).has_code
+
+
+def test_button_labels_are_short():
+    assert views.button_label("IaC-Eval (difficulty 1): Create a basic AWS IAM user example") == \
+        "Create a basic AWS IAM user example"
+    assert len(views.button_label("x" * 100)) == 42
+
+
+# ---- doc completion -------------------------------------------------------------------------------------------
+def test_doc_output_counts_callouts_in_the_continuation_only():
+    html = views.doc_output_html("~> **Note:**", " This resource is deprecated.\n\n-> Use X instead.\nplain")
+    assert 'data-callouts="2"' in html and html.count("iac-callout iac-callout-") == 2 and "iac-callout-important" in html
+    assert 'data-callouts="0"' in views.doc_output_html("# Resource: x\n", "Some text")
+
+
+def test_corpus_pages_and_lookup_by_short_path(settings):
+    pages = views.corpus_pages(settings.corpus_dir)
+    assert len(pages) > 2000
+    full = "website/docs/r/dynamodb_contributor_insights.html.markdown"
+    assert pages[full].subcategory == "DynamoDB"
+    assert views.page_text("r/dynamodb_contributor_insights", pages) == pages[full].text
+    with pytest.raises(DataError, match="No page"):
+        views.page_text("r/no_such_page", pages)
+    with pytest.raises(ConfigError):
+        views.page_text("", pages)
+
+
+@pytest.fixture(scope="module")
+def dynamodb_run(tmp_path_factory, settings):
+    """A run folder whose dataset is a real DynamoDB slice of the corpus (saved with `datasets`)."""
+    import datasets
+
+    pages = views.corpus_pages(settings.corpus_dir)
+    rows = [{"text": p.text[:2000], "source": p.source, "path": p.path, "subcategory": p.subcategory, "n_tokens": 100}
+            for p in pages.values() if p.subcategory == "DynamoDB"]
+    root = tmp_path_factory.mktemp("dynamodb-run")
+    datasets.Dataset.from_list(rows).save_to_disk(str(root / "dataset"))
+    run = root / "runs" / "dyn"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"dataset": str(root / "dataset"), "subcategory": "",
+                                                 "eval_fraction": 0.2}))
+    (run / "status.json").write_text(json.dumps({"status": "finished"}))
+    from iacdemo.training.runs import run_info
+
+    return run_info(run), {r["path"] for r in rows}
+
+
+def test_training_pages_put_held_out_pages_first(settings, dynamodb_run):
+    run, dataset_paths = dynamodb_run
+    split = views.training_pages(run)
+    assert split.held_out and split.trained and split.held_out | split.trained == dataset_paths
+    assert not split.held_out & split.trained and split.subcategories == {"DynamoDB"}
+    pages = views.corpus_pages(settings.corpus_dir)
+    choices = views.page_choices(pages, split)
+    first = [p for _, p in choices[:len(split.held_out)]]
+    assert set(first) == split.held_out and "held out of training" in choices[0][0]
+    assert views.default_page(pages, split) in split.held_out
+    no_run = views.training_pages(None)
+    assert no_run.note and views.default_page(pages, no_run).endswith("dynamodb_contributor_insights.html.markdown")
+
+
+def test_training_pages_of_a_run_whose_dataset_is_gone(tmp_path):
+    run_dir = tmp_path / "gone"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps({"dataset": str(tmp_path / "nothing")}))
+    from iacdemo.training.runs import run_info
+
+    assert "cannot be read" in views.training_pages(run_info(run_dir)).note
+
+
+def test_perplexity_html_shows_the_change_against_base():
+    split = views.TrainingPages(held_out=frozenset({"website/docs/r/a.html.markdown"}))
+    html = views.perplexity_html({"base": 10.0, "iac": 8.0}, {"base": "Base model", "iac": "Fine-tuned (iac)"},
+                                 "website/docs/r/a.html.markdown", split, 512)
+    assert "-20.0%" in html and "iac-ppl-better" in html and "held out of training" in html and "r/a" in html
+
+
+# ---- fixtures -----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_session(tiny_model_dir):
+    from iacdemo.generation.session import ModelSession
+
+    return ModelSession.load(str(tiny_model_dir))

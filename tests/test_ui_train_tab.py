@@ -1,0 +1,275 @@
+"""Train tab: the generated form, the Space rules, the live-panel views and the handlers on real jobs.
+
+Jobs train a tiny random Qwen2 model (with the real SmolLM2 tokenizer) on the real DynamoDB slice, so a
+job is mostly process start-up; the real embedded model is trained in the browser test.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import pytest
+
+from iacdemo.errors import ConfigError, DataError, JobError
+from iacdemo.training import runs
+from iacdemo.training.config import TrainConfig, field_specs
+from iacdemo.ui import train_views as views
+from iacdemo.ui.state import AppContext
+from iacdemo.ui.tabs import train_tab
+from tests.ui_support import linked_cache_dir
+
+WAIT = 300  # generous: the machine is shared
+
+
+@pytest.fixture(scope="module")
+def ctx(settings, tmp_path_factory) -> AppContext:
+    tmp = tmp_path_factory.mktemp("ui-train")
+    local = settings.with_overrides(cache_dir=linked_cache_dir(tmp / "cache", settings), runs_dir=tmp / "runs")
+    return AppContext(local)
+
+
+@pytest.fixture(scope="module")
+def dataset(ctx):
+    """The quick demo's DynamoDB corpus, built by the tab's own shortcut."""
+    return train_tab.ensure_demo_dataset(ctx)
+
+
+@pytest.fixture(scope="module")
+def form(ctx, dataset, tiny_model_dir) -> dict:
+    """Form values as the widgets send them: numbers as floats, a tiny model and short blocks."""
+    values = views.form_defaults(ctx.settings, [dataset])
+    values.update(model=str(tiny_model_dir), seq_len=64.0, batch_size=2.0, max_steps=4.0, eval_fraction=0.1,
+                  eval_every=2.0, chat_mix_ratio=0.0, cpu_threads=1.0, device="cpu")
+    return values
+
+
+def space_ctx(ctx: AppContext) -> AppContext:
+    return AppContext(ctx.settings.with_overrides(space_id="someone/iacdemo"))
+
+
+def wait_until(predicate, timeout=WAIT, interval=0.3):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail("condition not met in time")
+
+
+# ---- the generated form --------------------------------------------------------------------------------
+def test_form_offers_every_setting_once_except_out_and_resume():
+    names = views.form_names()
+    config_names = [f.name for f in dataclasses.fields(TrainConfig)]
+    assert sorted(names + list(views.FORM_EXCLUDED)) == sorted(config_names)
+    assert len(names) == len(set(names))
+    in_groups = [s["name"] for _, basic, advanced in views.grouped_specs() for s in basic + advanced]
+    assert sorted(in_groups + list(views.TOP_FIELDS)) == sorted(names)
+    for group, basic, advanced in views.grouped_specs():
+        assert all(s["group"] == group and not s["advanced"] for s in basic)
+        assert all(s["group"] == group and s["advanced"] for s in advanced)
+
+
+def test_field_info_states_the_range_and_steps_fit_the_type():
+    specs = {s["name"]: s for s in field_specs()}
+    assert "Range 1e-08 to 1" in views.field_info(specs["lr"])
+    assert "Range 16 to 32,768" in views.field_info(specs["seq_len"])
+    assert "Range" not in views.field_info(specs["packing"])
+    assert views.number_step(specs["seq_len"]) == 1
+    assert views.number_step(specs["lr"]) == pytest.approx(1e-4)
+
+
+def test_defaults_round_trip_into_the_default_config(ctx, dataset):
+    values = views.form_defaults(ctx.settings, [dataset])
+    assert values["dataset"] == str(dataset) and values["model"] == ctx.settings.default_model
+    config = TrainConfig.from_form(values)
+    assert config == TrainConfig(dataset=str(dataset), model=ctx.settings.default_model)
+    assert views.values_from_widgets([values[n] for n in views.form_names()]) == values
+    with pytest.raises(ValueError):
+        views.values_from_widgets([1, 2, 3])
+
+
+def test_quick_demo_preset_fills_a_valid_form(ctx, dataset):
+    values = train_tab.quick_demo_values(ctx)
+    assert set(values) == set(views.form_names())
+    assert values["dataset"] == str(dataset) and values["subcategory"] == "DynamoDB"
+    config = train_tab.config_from_form(ctx, values)
+    assert (config.seq_len, config.max_steps, config.model) == (256, 55, "smollm2-135m-instruct")
+    assert "--max-steps 55" in train_tab.command_text(ctx, values)
+
+
+def test_command_follows_the_form_and_explains_bad_values(ctx, form):
+    command = train_tab.command_text(ctx, form)
+    assert "-m train.cpt" in command and "--max-steps 4" in command and "--seq-len 64" in command
+    assert f"--out {ctx.settings.runs_dir}/" in command
+    assert "--max-steps 9" in train_tab.command_text(ctx, {**form, "max_steps": 9.0})
+    bad = train_tab.command_text(ctx, {**form, "lr": "fast"})
+    assert bad.startswith("# ") and "Learning rate" in bad
+
+
+# ---- validation ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("change, error, words", [
+    ({"lr": "abc"}, ConfigError, "not a number"),
+    ({"lr": 5.0}, ConfigError, "above the maximum"),
+    ({"max_steps": -3.0}, ConfigError, "below the minimum"),
+    ({"batch_size": 2.5}, ConfigError, "whole number"),
+    ({"seq_len": None}, ConfigError, "a value is required"),
+    ({"dataset": ""}, ConfigError, "pick a corpus dataset"),
+    ({"dataset": "no-such-corpus"}, DataError, "does not exist"),
+    ({"dataset": "../../../etc"}, DataError, "outside the app's folders"),
+    ({"dataset": "/etc"}, DataError, "outside the app's folders"),
+    ({"run_name": "../escape"}, ConfigError, "not allowed"),
+    ({"run_name": "a/b"}, ConfigError, "not allowed"),
+    ({"scheduler": "warp"}, ConfigError, "not one of"),
+])
+def test_bad_form_values_give_clear_errors(ctx, form, change, error, words):
+    with pytest.raises(error, match=words):
+        train_tab.config_from_form(ctx, {**form, **change})
+    assert not any(ctx.settings.runs_dir.glob("escape*"))
+
+
+def test_dataset_by_folder_name_resolves_inside_the_datasets_dir(ctx, form, dataset):
+    config = train_tab.config_from_form(ctx, {**form, "dataset": dataset.name})
+    assert config.dataset == str(dataset.resolve())
+
+
+# ---- Space rules --------------------------------------------------------------------------------------------
+def test_cpu_space_turns_training_off_with_a_duplicate_hint(ctx, form):
+    space = space_ctx(ctx)
+    note = views.space_note(space.settings, "cpu")
+    assert "turned off" in note and "Duplicate this Space" in note and "someone/iacdemo" in note
+    for call in (lambda: train_tab.start_job(space, form), lambda: train_tab.resume_job(space, "anything")):
+        with pytest.raises(JobError, match="turned off"):
+            call()
+    with pytest.raises(JobError, match="off on this shared Space"):
+        train_tab.delete_job(space, "anything", True)
+    assert views.training_blocked(ctx.settings, "cpu") is None  # local CPU machines train
+    assert views.space_note(ctx.settings, "cpu") is None
+
+
+def test_gpu_space_allows_one_short_job(ctx, form, dataset):
+    config = TrainConfig.from_form({**form, "max_steps": 150.0})
+    space = space_ctx(ctx).settings
+    assert views.check_space_limits(config, space, "cuda") is config
+    assert f"{views.SPACE_MAX_STEPS} steps" in views.space_note(space, "cuda")
+    for steps in (0, views.SPACE_MAX_STEPS + 1):
+        with pytest.raises(ConfigError, match="limited to"):
+            views.check_space_limits(dataclasses.replace(config, max_steps=steps), space, "cuda")
+    with pytest.raises(ConfigError, match="one GPU"):
+        views.check_space_limits(dataclasses.replace(config, num_processes=2), space, "cuda")
+    assert views.form_defaults(space, [dataset])["max_steps"] <= views.SPACE_MAX_STEPS
+
+
+# ---- live panel views -----------------------------------------------------------------------------------------
+def test_loss_frame_keeps_the_first_step_and_eval_points():
+    rows = [{"step": 0, "elapsed_s": 0.1, "eval_loss": 4.5},
+            {"step": 1, "elapsed_s": 1.0, "loss": 4.2, "tokens_per_s": 30},
+            {"step": 2, "elapsed_s": 2.0, "loss": 3.9, "eval_loss": 4.1}]
+    frame = views.loss_frame(rows)
+    assert frame.to_dict("records") == [
+        {"step": 1, "loss": 4.2, "series": views.TRAIN_SERIES}, {"step": 2, "loss": 3.9, "series": views.TRAIN_SERIES},
+        {"step": 0, "loss": 4.5, "series": views.EVAL_SERIES}, {"step": 2, "loss": 4.1, "series": views.EVAL_SERIES}]
+    assert len(views.loss_frame(rows[:2])) == 2  # one train point already plots
+    empty = views.loss_frame([])
+    assert list(empty.columns) == views.PLOT_COLUMNS and str(empty["step"].dtype) == "int64"
+    overlay = views.overlay_frame({"a": rows, "b": rows[1:2]})
+    assert sorted(set(overlay["series"])) == ["a", "a (eval)", "b"]
+
+
+def test_stream_registry_keeps_one_stream_per_session():
+    registry = views.StreamRegistry()
+    first = registry.begin("s1")
+    other = registry.begin("s2")
+    second = registry.begin("s1")
+    assert not registry.is_current("s1", first) and registry.is_current("s1", second)
+    assert registry.is_current("s2", other)
+    registry.end("s1", first)  # a superseded stream ending does not unregister the new one
+    assert registry.is_current("s1", second)
+
+
+# ---- real jobs through the handlers -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def finished_run(ctx, form):
+    name = train_tab.start_job(ctx, {**form, "run_name": "tab-short"})
+    snaps = list(train_tab.iter_snapshots(train_tab.get_runner(ctx), name, poll_s=0.2))
+    train_tab.get_runner(ctx).wait(name, timeout=WAIT)
+    return name, snaps
+
+
+def test_start_streams_to_a_finished_run_with_points_from_step_one(ctx, finished_run):
+    name, snaps = finished_run
+    final = snaps[-1]
+    assert final.status == "finished", final.log_tail
+    assert final.step == final.total_steps == 4 and final.progress == 1.0
+    assert [s.running for s in snaps[:-1]] == [True] * (len(snaps) - 1)
+    frame = views.loss_frame(final.metrics)
+    train = frame[frame.series == views.TRAIN_SERIES]
+    assert list(train.step) == [1, 2, 3, 4]
+    assert (frame.series == views.EVAL_SERIES).any()
+    assert "finished" in views.stats_html(final) and 'aria-valuenow="100.0"' in views.progress_html(final)
+    table = views.runs_frame(runs.list_runs(ctx.settings))
+    row = table[table.run == name].iloc[0]
+    assert row.status == "finished" and row.steps == "4/4" and row["final loss"] and row.adapter.endswith("adapter")
+    assert (name and f"{name} · finished" in [label.split(" · loss")[0]
+                                              for label, _ in views.run_choices(runs.list_runs(ctx.settings))])
+
+
+def test_stop_second_job_resume_and_delete(ctx, form, finished_run):
+    long_form = {**form, "max_steps": 100000.0, "eval_fraction": 0.0, "run_name": "tab-long"}
+    name = train_tab.start_job(ctx, long_form)
+    runner = train_tab.get_runner(ctx)
+    try:
+        wait_until(lambda: runner.poll(name).step >= 2)
+        with pytest.raises(JobError, match="already running"):
+            train_tab.start_job(ctx, {**form, "run_name": "tab-second"})
+        with pytest.raises(JobError, match="stop it"):
+            train_tab.delete_job(ctx, name, True)
+        with pytest.raises(JobError, match="another visitor"):  # a Space checks who started the job
+            train_tab.stop_job(space_ctx(ctx), owned=["someone-else"])
+        assert train_tab.stop_job(ctx) == name
+        stopped = list(train_tab.iter_snapshots(runner, name, poll_s=0.2))[-1]
+    finally:
+        if runner.active_run():
+            runner.stop(force=True)
+    assert stopped.status == "stopped" and stopped.adapter_path
+    with pytest.raises(JobError, match="No training job"):
+        train_tab.stop_job(ctx)
+
+    with pytest.raises(JobError, match="already finished"):
+        train_tab.resume_job(ctx, finished_run[0])
+    resumed = train_tab.resume_job(ctx, name)
+    assert resumed == name
+    try:
+        wait_until(lambda: runner.poll(name).step > stopped.step)
+        train_tab.stop_job(ctx, owned=[name])
+        final = runner.wait(name, timeout=WAIT)
+    finally:
+        if runner.active_run():
+            runner.stop(force=True)
+    assert final.status == "stopped" and final.step > stopped.step
+
+    with pytest.raises(ConfigError, match="Tick"):
+        train_tab.delete_job(ctx, name, False)
+    with pytest.raises(ConfigError, match="not allowed"):
+        train_tab.delete_job(ctx, "../tab-long", True)
+    train_tab.delete_job(ctx, name, True)
+    assert not (ctx.settings.runs_dir / name).exists()
+    assert name not in [i.name for i in runs.list_runs(ctx.settings)]
+
+
+def test_overlay_and_export_of_a_finished_run(ctx, finished_run, tiny_model_dir):
+    name, _ = finished_run
+    overlay = views.overlay_frame(train_tab.overlay_rows(ctx, [name]))
+    assert set(overlay.series) == {name, f"{name} (eval)"}
+    with pytest.raises(ConfigError, match="not allowed"):
+        train_tab.overlay_rows(ctx, ["../../etc"])
+
+    with pytest.raises(ConfigError, match="plain folder name"):
+        train_tab.export_job(ctx, name, "../outside")
+    with pytest.raises(JobError, match="No run"):
+        train_tab.export_job(ctx, "never-ran", "")
+    out = train_tab.export_job(ctx, name, "")
+    assert out == ctx.settings.exports_dir / name
+    assert (out / "config.json").is_file() and any(out.glob("*.safetensors"))
+    assert json.loads((out / "iacdemo_export.json").read_text())["base_model"] == str(tiny_model_dir)
