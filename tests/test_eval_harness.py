@@ -119,8 +119,6 @@ def test_cli_reference_end_to_end(tmp_path, capsys, settings):
 def test_cli_user_errors(tmp_path, capsys):
     from train.evaluate import main
 
-    assert main(["--answers", "generate", "--limit", "1", "--out", str(tmp_path / "g.json")]) == 2
-    assert "generate mode not wired yet" in capsys.readouterr().err
     assert main(["--answers", "reference", "--difficulty", "0", "--out", str(tmp_path / "x.json")]) == 2
     assert main(["--answers", "reference", "--tasks", str(tmp_path / "none.csv"), "--out",
                  str(tmp_path / "x.json")]) == 2
