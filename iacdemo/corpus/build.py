@@ -169,7 +169,12 @@ def load_corpus(out_dir: str | Path) -> CorpusResult:
     path = Path(out_dir)
     if not (path / "state.json").is_file() and not (path / "dataset_info.json").is_file():
         raise DataError(f"No corpus at {path}: build one with `python -m train.build_corpus`.")
-    dataset = datasets.load_from_disk(str(path))
+    try:
+        dataset = datasets.load_from_disk(str(path))
+    except IndexError as exc:  # what `datasets` raises for a folder saved with zero rows (no shards)
+        raise DataError(f"The corpus at {path} is empty (0 rows): rebuild it with other sources or filters.") from exc
+    if len(dataset) == 0:
+        raise DataError(f"The corpus at {path} is empty (0 rows): rebuild it with other sources or filters.")
     missing = [c for c in COLUMNS if c not in dataset.column_names]
     if missing:
         raise DataError(f"{path} is not a docs corpus: columns {', '.join(missing)} are missing.")

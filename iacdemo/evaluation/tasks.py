@@ -63,7 +63,7 @@ def load_tasks(path: str | Path | None = None, settings: Settings | None = None)
         difficulty_text = (row.get("Difficulty") or "").strip()
         try:
             difficulty = int(float(difficulty_text))
-        except ValueError:
+        except (ValueError, OverflowError):
             raise DataError(f"{csv_path}, row {index + 2}: Difficulty {difficulty_text!r} is not a number.") from None
         prompt, policy = (row.get("Prompt") or "").strip(), row.get("Rego intent") or ""
         if not prompt or not policy.strip():

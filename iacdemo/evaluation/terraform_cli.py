@@ -8,6 +8,7 @@ installed AWS provider (nothing is downloaded), the harness stays in `static` mo
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -32,6 +33,9 @@ def _provider_installed() -> bool:
     return False
 
 
+_RUNS_LOCAL_PROGRAMS = re.compile(r'data\s+"external"|provisioner\s+"|"local-exec"|"remote-exec"')
+
+
 def detect_mode() -> str:
     """`real` when `terraform` is on PATH and the AWS provider is installed locally, else `static`."""
     return REAL if shutil.which("terraform") and _provider_installed() else STATIC
@@ -49,6 +53,10 @@ def terraform_plan(code: str, timeout_s: int = PLAN_TIMEOUT_S) -> TerraformPlan:
     binary = shutil.which("terraform")
     if binary is None:
         return TerraformPlan(False, None, "terraform is not installed")
+    if _RUNS_LOCAL_PROGRAMS.search(code):
+        # `terraform plan` runs `data "external"` programs; generated code must never execute anything.
+        return TerraformPlan(False, None, "refused: the program would run local programs "
+                                          "(data \"external\" or a provisioner); generated code is never executed")
     with tempfile.TemporaryDirectory(prefix="iacdemo-tf-") as tmp:
         workdir = Path(tmp)
         (workdir / "main.tf").write_text(code, encoding="utf-8")

@@ -46,13 +46,21 @@ class Recording:
         try:
             raw = json.loads(Path(path).read_text(encoding="utf-8"))
             columns = [str(c) for c in raw["columns"]]
-            ticks = [(float(t), [d if isinstance(d, list) else str(d) for d in deltas]) for t, deltas in raw["ticks"]]
+            ticks = [(float(t), [_checked_delta(d) for d in deltas]) for t, deltas in raw["ticks"]]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise DataError(f"{path} is not a side-by-side recording: {exc}") from exc
         if any(len(d) != len(columns) for _, d in ticks):
             raise DataError(f"{path}: a tick has a different number of columns than the header.")
         return cls(columns=columns, prompt=str(raw.get("prompt", "")), settings=dict(raw.get("settings") or {}),
                    ticks=ticks)
+
+
+def _checked_delta(delta) -> str | list:
+    if isinstance(delta, list):
+        if len(delta) != 2 or delta[0] != "=" or not isinstance(delta[1], str):
+            raise ValueError(f"a replace delta must be [\"=\", text], got {delta!r}")
+        return delta
+    return str(delta)
 
 
 def apply_deltas(texts: Sequence[str], deltas: Sequence) -> list[str]:

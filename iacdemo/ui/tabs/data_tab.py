@@ -5,6 +5,8 @@ plot; reading, cleaning, segmenting and counting live in `iacdemo.corpus`.
 """
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 from typing import Sequence
 
@@ -74,6 +76,8 @@ def parse_seq_len(value) -> int:
         number = float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"Sequence length must be a number, got {value!r}.") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"Sequence length must be a finite number, got {value!r}.")
     if number != int(number):
         raise ConfigError(f"Sequence length must be a whole number of tokens, got {value!r}.")
     return int(number)
