@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from iacdemo.errors import DataError
-from iacdemo.evaluation.answers import (RETRIEVAL_K, Answer, AnswerCache, SessionProvider, System,
+from iacdemo.errors import ConfigError, DataError
+from iacdemo.evaluation.answers import (BATCH_ROWS, RETRIEVAL_K, Answer, AnswerCache, SessionProvider, System,
                                         eval_gen_settings, generate_answers)
 from iacdemo.evaluation.tasks import Task
 from iacdemo.settings import Settings, get_settings
@@ -107,7 +107,7 @@ def _schema_and_mode(schema: Any, mode: str | None, settings: Settings) -> tuple
 
 def evaluate_systems(tasks: Sequence[Task], systems: Sequence[System], *, model_id: str,
                      session_provider: SessionProvider, samples: int = 1, gen: Any = None,
-                     retrieval_k: int = RETRIEVAL_K, batch_rows: int | None = None,
+                     retrieval_k: int = RETRIEVAL_K, batch_rows: int = BATCH_ROWS,
                      settings: Settings | None = None, progress: Progress | None = None,
                      stop_event: threading.Event | None = None, schema: Any = None, mode: str | None = None,
                      cache: AnswerCache | None = None, selection: dict | None = None) -> Comparison:
@@ -121,11 +121,10 @@ def evaluate_systems(tasks: Sequence[Task], systems: Sequence[System], *, model_
     settings = settings or get_settings()
     started = time.perf_counter()
     gen = gen or eval_gen_settings(samples, settings=settings)
-    extra = {"batch_rows": batch_rows} if batch_rows else {}
     answers = generate_answers(tasks, systems, model_id=model_id, session_provider=session_provider,
                                samples=samples, gen=gen, retrieval_k=retrieval_k, settings=settings,
                                progress=_scale(progress, 0.0, GENERATION_SHARE), stop_event=stop_event,
-                               cache=cache, **extra)
+                               cache=cache, batch_rows=batch_rows)
     schema, mode = _schema_and_mode(schema, mode, settings)
     records = [_task_record(t) for t in tasks]
     reports: dict[str, dict] = {}
@@ -169,8 +168,8 @@ def _sample_record(result: Any, answer: Answer | None) -> dict:
     record["score_seconds"] = record.pop("seconds")
     if answer is not None:
         record.update(answer=answer.text, sample=answer.sample, cached=answer.cached, gen_seconds=answer.seconds,
-                      new_tokens=answer.new_tokens, prompt_tokens=answer.prompt_tokens, finished=answer.finished, sources=answer.sources,
-                      notes=answer.notes)
+                      new_tokens=answer.new_tokens, prompt_tokens=answer.prompt_tokens, finished=answer.finished,
+                      sources=answer.sources, notes=answer.notes)
     return record
 
 
@@ -183,8 +182,6 @@ def evaluate_reference(tasks: Sequence[Task], *, settings: Settings | None = Non
 
     settings = settings or get_settings()
     if not tasks:
-        from iacdemo.errors import ConfigError
-
         raise ConfigError("No tasks to score: widen the difficulty or count selection.")
     started = time.perf_counter()
     schema, mode = _schema_and_mode(schema, mode, settings)

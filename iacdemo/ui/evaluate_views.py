@@ -90,23 +90,25 @@ def results_frame(comparison: Comparison | None) -> pd.DataFrame:
 
 
 def chart_frame(comparison: Comparison | None) -> pd.DataFrame:
-    """Long format for one `gr.BarPlot`: a bar per (metric, system), coloured by system, in percent.
+    """Long format for one `gr.BarPlot`: a bar per (system, metric) in percent, coloured by metric.
 
-    Gradio's bar plot stacks bars that share an x value, so each bar gets its own x label
-    ("pass@1 | base"); the colour keys the system.
+    Gradio 6's bar plot stacks bars that share an x value, and once drawn it keeps the colour domain it
+    first saw (bars of new colour values stay invisible). So each bar gets its own x label
+    ("base · pass@1") and the colour keys the metric, a fixed set, never the systems, which change.
     """
-    bars, values, systems, metrics = [], [], [], []
+    bars, values, metrics, systems = [], [], [], []
     if comparison is not None:
-        for name, key in METRICS:
-            for label in comparison.labels:
-                value = (comparison.reports.get(label) or {}).get(key)
+        for label in comparison.labels:
+            report = comparison.reports.get(label) or {}
+            for name, key in METRICS:
+                value = report.get(key)
                 if isinstance(value, (int, float)):
-                    bars.append(f"{name} | {label}")
+                    bars.append(f"{label} · {name}")
                     values.append(round(100 * float(value), 1))
-                    systems.append(label)
                     metrics.append(name)
+                    systems.append(label)
     return pd.DataFrame({"bar": pd.Series(bars, dtype=str), "percent": pd.Series(values, dtype=float),
-                         "system": pd.Series(systems, dtype=str), "metric": pd.Series(metrics, dtype=str)})
+                         "metric": pd.Series(metrics, dtype=str), "system": pd.Series(systems, dtype=str)})
 
 
 # ---- the task picker and a task's detail ------------------------------------------------------------------------
@@ -181,7 +183,8 @@ def _sample_html(sample: dict, label: str, index: int, of: int) -> str:
     if code.strip():
         error_line = (sample.get("check") or {}).get("parse_error_line")
         parts.append('<div style="font-size:0.9em">Code (first fenced block, as IaC-Eval extracts it):</div>')
-        parts.append(highlight_hcl(code, error_line=error_line, inline=True))
+        parts.append('<div style="max-height:360px;overflow:auto">'
+                     + highlight_hcl(code, error_line=error_line, inline=True) + "</div>")
     answer = sample.get("answer")
     if answer is not None:
         parts.append(f"<details{' open' if not code.strip() else ''}><summary>Full answer</summary>"

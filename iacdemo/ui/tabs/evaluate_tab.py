@@ -7,6 +7,8 @@ run's adapter attached, so evaluating never loads a second model.
 """
 from __future__ import annotations
 
+import math
+
 import threading
 from typing import Any, Sequence
 
@@ -62,7 +64,7 @@ def _whole(name: str, value: Any, low: int, high: int | None = None) -> int:
         number = float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{name} must be a number, got {value!r}.") from None
-    if number != int(number) or number < low or (high is not None and number > high):
+    if not math.isfinite(number) or number != int(number) or number < low or (high is not None and number > high):
         bound = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise ConfigError(f"{name} must be a whole number {bound}, got {value!r}.")
     return int(number)
@@ -120,7 +122,8 @@ def comparison_views(comparison: Comparison | None) -> list:
     """Values for: summary, results table, chart, task picker, task detail."""
     choices = views.task_choices(comparison)
     first = choices[0][1] if choices else None
-    return [views.summary_md(comparison), views.results_frame(comparison), views.chart_frame(comparison),
+    chart = views.chart_frame(comparison)
+    return [views.summary_md(comparison), views.results_frame(comparison), chart if len(chart) else None,
             gr.update(choices=choices, value=first), views.task_detail_html(comparison, first)]
 
 
@@ -188,11 +191,12 @@ def build(ctx: AppContext) -> None:
         stop_btn = gr.Button("Stop", variant="stop", elem_id="eval-stop")
     errors = error_box("eval-error")
     summary = gr.Markdown("", elem_id="eval-summary")
-    table = gr.Dataframe(views.results_frame(None), label="Results per system", interactive=False, wrap=True,
+    table = gr.Dataframe(views.results_frame(None), label="Results per system", interactive=False,
                          elem_id="eval-table")
-    chart = gr.BarPlot(views.chart_frame(None), x="bar", y="percent", color="system", x_label_angle=-35,
-                       y_lim=[0, 100], label="Rates per system (%)", x_title="", sort=None,
-                       elem_id="eval-chart")
+    # Starts as None: a plot created with an empty frame and a colour field never draws its bars. Sorted
+    # by label, so each system's bars stay together (see `chart_frame` for why colour = metric).
+    chart = gr.BarPlot(None, x="bar", y="percent", color="metric", x_label_angle=-30, y_lim=[0, 100],
+                       sort="x", label="Rates per system (%)", x_title=" ", elem_id="eval-chart")
     with gr.Row():
         task_picker = gr.Dropdown(choices=[], label="Task (✓/✗ per system, in table order)", scale=1,
                                   elem_id="eval-task")

@@ -1,0 +1,90 @@
+"""The Evaluate tab in a real browser: the reference fidelity check, then a tiny base-vs-tuned evaluation."""
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import open_app, open_tab
+from tests.browser.screenshots import save
+from tests.browser.test_compare_tab import TUNED_RUN, pick, tuned_run  # noqa: F401 - the shared adapter fixture
+
+GENERATION_TIMEOUT_MS = 240_000  # the app may load the model first; the CPU is small and shared
+
+
+def _set(page, elem_id: str, value: str) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]").first
+    box.fill(value)
+    box.press("Tab")
+
+
+def _open_evaluate(page, app_server) -> None:
+    open_app(page, app_server)
+    open_tab(page, "Evaluate")
+    expect(page.locator("#eval-reference")).to_be_visible()
+
+
+def test_reference_scores_then_a_tiny_generation_eval(app_server, tuned_run, page):  # noqa: F811
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    _open_evaluate(page, app_server)
+    summary, table, detail = page.locator("#eval-summary"), page.locator("#eval-table"), page.locator("#eval-detail")
+
+    # The harness's fidelity check: the tasks' own reference programs, scored in seconds.
+    _set(page, "eval-count", "30")
+    page.locator("#eval-reference").click()
+    expect(summary).to_contain_text(re.compile(r"Mode: (static|real)"), timeout=90_000)
+    expect(summary).to_contain_text("reference programs")
+    expect(table).to_contain_text("reference")
+    expect(table).to_contain_text("%")
+    expect(page.locator("#eval-chart g.mark-rect path").first).to_be_visible()
+    expect(detail).to_contain_text("Task #0")
+    pick(page, "eval-task", re.compile(r"^#7 · "))
+    expect(detail).to_contain_text("Task #7", timeout=20_000)
+    expect(detail.locator(".eval-badge").first).to_be_visible()
+    page.set_viewport_size({"width": 1440, "height": 1700})
+    page.evaluate("document.querySelector('#eval-systems').scrollIntoView({block: 'start'})")
+    save(page, "evaluate", publish=True)
+    page.set_viewport_size({"width": 1440, "height": 1000})
+
+    # A tiny generation run: base and the tuned adapter in one batch, one task, short answers.
+    page.locator("#eval-adapter-refresh").click()
+    pick(page, "eval-adapter", TUNED_RUN)
+    page.locator("#eval-systems").get_by_label("tuned", exact=True).check()
+    _set(page, "eval-count", "1")
+    _set(page, "eval-max-tokens", "16")
+    page.locator("#eval-run").click()
+    expect(summary).to_contain_text("answers of", timeout=GENERATION_TIMEOUT_MS)
+    expect(summary).to_contain_text(re.compile(r"Mode: (static|real)"))
+    expect(page.locator("#eval-error")).to_be_hidden()
+    expect(table).to_contain_text("base")
+    expect(table).to_contain_text(f"tuned:{TUNED_RUN}")
+    expect(page.locator("#eval-chart")).to_contain_text("base · pass@1")  # the chart follows the new run
+    expect(detail).to_contain_text("Task #0")
+    expect(detail.locator(".eval-sample")).to_have_count(2)
+    expect(detail.locator(".eval-sample").nth(1)).to_contain_text(f"tuned:{TUNED_RUN}")
+    for i in range(2):
+        expect(detail.locator(".eval-sample").nth(i).locator(".eval-badge").first).to_be_visible()
+    expect(detail).to_contain_text("new tokens")
+
+    # Both evaluations are listed for later.
+    page.get_by_text("Earlier evaluations").click()
+    page.locator("#eval-history input").click()
+    expect(page.get_by_role("option")).to_have_count(2, timeout=10_000)
+    page.keyboard.press("Escape")
+    page.locator("#eval-summary").click()  # close the list
+    assert (app_server.cache_dir / "eval" / "results").is_dir()
+
+    page.evaluate("document.querySelector('#eval-detail').scrollIntoView({block: 'start'})")
+    save(page, "evaluate-generate")
+    assert app_server.alive()
+
+
+def test_bad_selection_shows_an_error(app_server, page):
+    _open_evaluate(page, app_server)
+    page.locator("#eval-systems").get_by_label("base", exact=True).uncheck()
+    page.locator("#eval-run").click()
+    expect(page.locator("#eval-error")).to_contain_text("Pick at least one system", timeout=30_000)
+    page.locator("#eval-systems").get_by_label("tuned", exact=True).check()
+    page.locator("#eval-run").click()
+    expect(page.locator("#eval-error")).to_contain_text("Pick a tuned adapter", timeout=30_000)
+    assert app_server.alive()
