@@ -11,6 +11,7 @@ from iacdemo.errors import ConfigError, DataError
 from iacdemo.models import MODELS
 from iacdemo.safe_paths import check_name, resolve_inside
 from iacdemo.settings import settings_from_env
+from iacdemo.ui.app_builder import TABS
 from iacdemo.ui import AppContext, build_app, launch_kwargs
 from iacdemo.ui.header import header_html
 from iacdemo.ui.presentation import PRESENT_CLASS, present_js
@@ -42,7 +43,8 @@ def test_build_app_has_the_tabs_and_launch_kwargs(settings):
     demo = build_app(settings)
     assert isinstance(demo, gr.Blocks)
     tabs = [b for b in demo.blocks.values() if isinstance(b, gr.Tab)]
-    assert [t.label for t in tabs][:2] == ["Data", "Models"]
+    assert [t.label for t in tabs] == [tab.TITLE for tab in TABS]
+    assert {"Data", "Train", "Models"} <= {t.label for t in tabs}
     assert isinstance(demo.iacdemo_context, AppContext) and demo.iacdemo_context.settings is settings
     kwargs = launch_kwargs(settings)
     assert set(kwargs) == {"theme", "css", "js"}

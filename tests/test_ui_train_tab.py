@@ -173,8 +173,15 @@ def test_loss_frame_keeps_the_first_step_and_eval_points():
     assert len(views.loss_frame(rows[:2])) == 2  # one train point already plots
     empty = views.loss_frame([])
     assert list(empty.columns) == views.PLOT_COLUMNS and str(empty["step"].dtype) == "int64"
+    assert views.series_in(frame) == [views.TRAIN_SERIES, views.EVAL_SERIES]
+    assert views.series_in(empty) is None  # gradio hides the legend for None, not for []
     overlay = views.overlay_frame({"a": rows, "b": rows[1:2]})
-    assert sorted(set(overlay["series"])) == ["a", "a (eval)", "b"]
+    assert views.series_in(overlay) == ["a", "a (eval)", "b"]
+
+
+def test_log_box_escapes_the_log():
+    assert "&lt;script&gt;" in views.log_html("<script>alert(1)</script>")
+    assert "no output yet" in views.log_html("")
 
 
 def test_stream_registry_keeps_one_stream_per_session():
@@ -215,12 +222,12 @@ def test_start_streams_to_a_finished_run_with_points_from_step_one(ctx, finished
                                               for label, _ in views.run_choices(runs.list_runs(ctx.settings))])
 
 
-def test_stop_second_job_resume_and_delete(ctx, form, finished_run):
+def test_second_job_stop_and_delete(ctx, form, finished_run):
     long_form = {**form, "max_steps": 100000.0, "eval_fraction": 0.0, "run_name": "tab-long"}
     name = train_tab.start_job(ctx, long_form)
     runner = train_tab.get_runner(ctx)
     try:
-        wait_until(lambda: runner.poll(name).step >= 2)
+        wait_until(lambda: runner.poll(name).step >= 1)
         with pytest.raises(JobError, match="already running"):
             train_tab.start_job(ctx, {**form, "run_name": "tab-second"})
         with pytest.raises(JobError, match="stop it"):
@@ -233,21 +240,17 @@ def test_stop_second_job_resume_and_delete(ctx, form, finished_run):
         if runner.active_run():
             runner.stop(force=True)
     assert stopped.status == "stopped" and stopped.adapter_path
+    assert runs.latest_checkpoint(ctx.settings.runs_dir / name) is not None  # what Resume goes on from
     with pytest.raises(JobError, match="No training job"):
         train_tab.stop_job(ctx)
 
+    # Resume is the runner's (tested with real jobs in test_training_jobs); the tab adds these refusals
     with pytest.raises(JobError, match="already finished"):
         train_tab.resume_job(ctx, finished_run[0])
-    resumed = train_tab.resume_job(ctx, name)
-    assert resumed == name
-    try:
-        wait_until(lambda: runner.poll(name).step > stopped.step)
-        train_tab.stop_job(ctx, owned=[name])
-        final = runner.wait(name, timeout=WAIT)
-    finally:
-        if runner.active_run():
-            runner.stop(force=True)
-    assert final.status == "stopped" and final.step > stopped.step
+    with pytest.raises(ConfigError, match="Pick the run"):
+        train_tab.resume_job(ctx, "")
+    with pytest.raises(ConfigError, match="not allowed"):
+        train_tab.resume_job(ctx, "../tab-long")
 
     with pytest.raises(ConfigError, match="Tick"):
         train_tab.delete_job(ctx, name, False)
@@ -273,3 +276,29 @@ def test_overlay_and_export_of_a_finished_run(ctx, finished_run, tiny_model_dir)
     assert out == ctx.settings.exports_dir / name
     assert (out / "config.json").is_file() and any(out.glob("*.safetensors"))
     assert json.loads((out / "iacdemo_export.json").read_text())["base_model"] == str(tiny_model_dir)
+
+
+# ---- the tab itself --------------------------------------------------------------------------------------------
+def _build(ctx: AppContext):
+    import gradio as gr
+
+    with gr.Blocks() as demo:
+        train_tab.build(ctx)
+    return {b.elem_id: b for b in demo.blocks.values() if getattr(b, "elem_id", None)}
+
+
+def test_tab_builds_one_widget_per_setting(ctx, dataset):
+    widgets = _build(ctx)
+    for name in views.form_names():
+        assert f"train-{name.replace('_', '-')}" in widgets, name
+    assert "train-out" not in widgets and "train-resume" in widgets  # the button, not a field
+    assert widgets["train-start"].interactive is not False
+    assert str(dataset) in [value for _, value in widgets["train-dataset"].choices]
+    assert "train-space-note" not in widgets
+
+
+def test_tab_on_a_cpu_space_turns_start_off(ctx):
+    widgets = _build(space_ctx(ctx))
+    assert widgets["train-start"].interactive is False and widgets["train-resume"].interactive is False
+    assert widgets["train-delete"].interactive is False and widgets["train-export"].interactive is False
+    assert "Duplicate this Space" in widgets["train-space-note"].value

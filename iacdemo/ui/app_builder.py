@@ -13,10 +13,8 @@ from iacdemo.settings import ASSETS_DIR, Settings, get_settings
 from iacdemo.ui import presentation
 from iacdemo.ui.header import build_header
 from iacdemo.ui.state import AppContext
-from iacdemo.ui.tabs import data_tab, models_tab
-from iacdemo.ui.tabs import train_tab
-from iacdemo.ui.tabs import compare_tab, doc_completion_tab
-from iacdemo.ui.tabs import evaluate_tab
+from iacdemo.ui.tabs import (compare_tab, data_tab, doc_completion_tab, evaluate_tab, models_tab,
+                             train_tab)
 
 TABS: tuple[ModuleType, ...] = (
     data_tab,

@@ -162,6 +162,12 @@ def overlay_frame(runs_rows: Mapping[str, list[dict[str, Any]]]) -> pd.DataFrame
     return _frame(points)
 
 
+def series_in(frame: pd.DataFrame) -> list[str] | None:
+    """The plot's series in order of appearance (None when empty: gradio then hides the legend)."""
+    names = list(dict.fromkeys(frame["series"]))
+    return names or None
+
+
 def _frame(points: list[tuple[int, float, str]]) -> pd.DataFrame:
     # explicit dtypes: an empty frame must still give the plot a numeric x axis and a string series
     return pd.DataFrame({"step": pd.Series([p[0] for p in points], dtype="int64"),
@@ -209,12 +215,6 @@ def log_html(text: str) -> str:
     the bottom in view without any script, also right after a page reload)."""
     body = html.escape(text) if text else "(no output yet)"
     return f'<div class="train-log"><pre>{body}</pre></div>'
-
-
-def plot_x_range(snap: JobSnapshot) -> list[float]:
-    """The whole run on the x axis: whole-step ticks from the first point, and progress visible."""
-    last = max([r["step"] for r in snap.metrics] or [0])
-    return [0, max(snap.total_steps, last, 1)]
 
 
 # ---- runs ---------------------------------------------------------------------------------------------------

@@ -55,11 +55,22 @@ def _wait_past_step(page, step: int) -> None:
 
 def _line_points(page) -> int:
     """Vertices of the train-loss line (a one-point line is drawn too: see the round caps in style.css)."""
+    page.mouse.move(0, 0)  # a hovered chart highlights one series; measure it at rest
     paths = page.locator("#train-loss-plot g.mark-line path")
     if paths.count() == 0:
         return 0
     d = paths.first.get_attribute("d") or ""
+    assert paths.first.get_attribute("stroke"), "the loss line is drawn without a colour"
     return d.count("L") + 1 if d.startswith("M") else 0
+
+
+def _wait_points(page, n: int, timeout_s: float = 15) -> int:
+    """The chart draws asynchronously after the stats update: give it a moment."""
+    deadline = time.monotonic() + timeout_s
+    while (points := _line_points(page)) < n and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert points >= n, f"the loss plot shows {points} points, expected at least {n}"
+    return points
 
 
 def _open_train(page, server):
@@ -97,6 +108,11 @@ def test_train_job_streams_reattaches_and_stops(app_server, page, no_orphan_job)
     _open_group(page, "train-group-model")
     _open_group(page, "train-group-model-more")
     _set(page, "cpu-threads", "1")  # on a shared 2-core machine one thread is several times faster
+    _open_group(page, "train-group-evaluation-saving")
+    _set(page, "eval-fraction", "0.2")  # the plot's second series: eval loss on held-out pages
+    _set(page, "eval-every", "4")
+    _open_group(page, "train-group-evaluation-saving-more")
+    _set(page, "eval-max-batches", "2")  # keep each evaluation to a second
     _open_group(page, "train-group-run")
     _set(page, "run-name", RUN_NAME)
     expect(page.locator("#train-command textarea")).to_have_value(re.compile(r"--max-steps 40.*--seq-len 64|"
@@ -112,12 +128,11 @@ def test_train_job_streams_reattaches_and_stops(app_server, page, no_orphan_job)
     expect(page.locator('#train-stats [data-stat="step"]')).to_contain_text(re.compile(r"\b[1-9]\d*/40"),
                                                                            timeout=JOB_TIMEOUT_MS)
     first_seen = _step(page)
-    expect(page.locator("#train-loss-plot g.mark-line path").first).to_be_attached(timeout=10_000)
-    assert _line_points(page) >= 1
+    _wait_points(page, 1)
     expect(page.locator("#train-progress .train-progress")).not_to_have_attribute("aria-valuenow", "0.0")
     expect(page.locator('#train-stats [data-stat="tokens/s"]')).not_to_contain_text("–")
     _wait_past_step(page, first_seen)
-    assert _line_points(page) >= 2
+    _wait_points(page, 2)
     print(f"\nfirst loss point at step {first_seen}; step {_step(page)} after {time.monotonic() - started:.1f} s")
 
     # a reloaded page re-attaches to the running job and keeps streaming
@@ -128,9 +143,11 @@ def test_train_job_streams_reattaches_and_stops(app_server, page, no_orphan_job)
     expect(stats).to_have_attribute("data-status", "running")
     before = _step(page)
     _wait_past_step(page, before)
-    assert _line_points(page) >= before
+    _wait_points(page, before + 1)
     expect(page.locator("#train-log")).to_contain_text(re.compile(r"step \d+/40 loss"))
+    expect(page.locator("#train-loss-plot")).to_contain_text("eval loss")
     page.locator("#train-start").evaluate("e => e.scrollIntoView({block: 'start'})")
+    _wait_points(page, _step(page))
     save(page, "train", publish=True)
 
     # Stop: the job saves its adapter and ends `stopped`; the runs table says so

@@ -203,6 +203,16 @@ def iter_snapshots(runner: JobRunner, run_name: str, poll_s: float = POLL_S,
         time.sleep(poll_s)
 
 
+def plot_update(frame) -> dict:
+    """A line plot's new points, plus its legend entries.
+
+    Gradio 6 builds a chart's colour scale from the data present when the chart is drawn, and a new
+    value only swaps the data: series that appear later (the first train point after an empty plot)
+    were drawn without colour. A change of `colors_in_legend` redraws the chart with the new series.
+    """
+    return gr.update(value=frame, colors_in_legend=views.series_in(frame))
+
+
 # ---- layout ------------------------------------------------------------------------------------------------
 def _elem_id(name: str) -> str:
     return "train-" + name.replace("_", "-")
@@ -388,7 +398,8 @@ def build(ctx: AppContext) -> None:
         token = registry.begin(session)
         try:
             if not run_name:
-                yield [views.stats_html(None), views.progress_html(None), views.loss_frame([]), views.log_html(""),
+                yield [views.stats_html(None), views.progress_html(None), plot_update(views.loss_frame([])),
+                       views.log_html(""),
                        *unchanged(runs_outputs)]
                 return
             seen_rows, seen_log, first = -1, None, True
@@ -399,20 +410,19 @@ def build(ctx: AppContext) -> None:
                 refresh_runs = first or not snap.running
                 first = False
                 yield [views.stats_html(snap), views.progress_html(snap),
-                       gr.update(value=views.loss_frame(snap.metrics), x_lim=views.plot_x_range(snap))
-                       if rows_changed else gr.update(),
+                       plot_update(views.loss_frame(snap.metrics)) if rows_changed else gr.update(),
                        views.log_html(snap.log_tail) if log_changed else gr.update(),
                        *(runs_updates() if refresh_runs else unchanged(runs_outputs))]
         except IacdemoError as exc:  # the run was deleted while shown
             yield [f'<div class="train-stats" data-status="missing">{html.escape(str(exc))}</div>',
-                   views.progress_html(None), views.loss_frame([]), views.log_html(""), *runs_updates()]
+                   views.progress_html(None), plot_update(views.loss_frame([])), views.log_html(""), *runs_updates()]
         finally:
             registry.end(session, token)
 
     # -- runs ----------------------------------------------------------------------------------------------
     def on_overlay(names):
         try:
-            return [hide_error(), views.overlay_frame(overlay_rows(ctx, names))]
+            return [hide_error(), plot_update(views.overlay_frame(overlay_rows(ctx, names)))]
         except Exception as exc:  # noqa: BLE001
             return [show_error(exc), gr.update()]
 
