@@ -159,7 +159,8 @@ def test_abandoning_a_stream_releases_the_model(session):
 
 
 @pytest.mark.parametrize("problem", ["missing", "no_config", "bad_json", "no_weights", "other_base_name",
-                                     "other_base_shapes", "corrupt_weights", "truncated_weights"])
+                                     "other_base_shapes", "corrupt_weights", "truncated_weights",
+                                     "nan_weights"])
 def test_bad_adapters_raise_model_error_and_the_session_keeps_working(session, adapters, tmp_path, problem):
     bad = tmp_path / "bad"
     good = adapters / "runs" / "iac" / "adapter"
@@ -182,6 +183,12 @@ def test_bad_adapters_raise_model_error_and_the_session_keeps_working(session, a
         weights.write_bytes(b"\x00garbage" * 10)
     elif problem == "truncated_weights":
         weights.write_bytes(weights.read_bytes()[:-4096])
+    elif problem == "nan_weights":
+        from safetensors.torch import load_file, save_file
+
+        tensors = load_file(str(weights))
+        tensors = {k: torch.full_like(v, float("nan")) if "lora_B" in k else v for k, v in tensors.items()}
+        save_file(tensors, str(weights))
     with pytest.raises(ModelError) as error:
         session.attach_adapter(bad)
     assert str(bad) in str(error.value)
@@ -238,7 +245,7 @@ def test_doc_completion_continues_raw_text(session):
 def test_retrieval_column_is_grounded_or_says_why_not(session):
     columns = [Column("Base", None), Column("Tuned", "iac"), Column("Base + docs", None, rag=True)]
     gen = GenSettings(max_new_tokens=8)
-    stream = stream_side_by_side(session, columns, PROMPT, gen, retrieval_k=2)  # 2 excerpts: a short prefill
+    stream = stream_side_by_side(session, columns, PROMPT, gen, retrieval_k=1)  # 1 excerpt: a short prefill
     _, final = _run(stream)
     assert final[0].strip() and final[1].strip()
     try:
@@ -250,7 +257,7 @@ def test_retrieval_column_is_grounded_or_says_why_not(session):
     assert RAG_INSTRUCTION in grounded.text and len(grounded.input_ids) > len(stream.prompts[0].input_ids)
     assert any("Retrieved docs" in n for n in stream.notes) and final[2].strip()
     # the grounded row is longer, so the others were left-padded: padding must not change any answer
-    sequential = stream_sequential(session, columns, PROMPT, gen, retrieval_k=2)
+    sequential = stream_sequential(session, columns, PROMPT, gen, retrieval_k=1)
     _, single = _run(sequential)
     assert final == single
 

@@ -118,10 +118,6 @@ def test_adapter_loads_and_exports_merged(job_settings, tmp_path, tiny_model_dir
     (broken / "iacdemo_adapter.json").write_text(json.dumps({"base_model": str(tiny_model_dir)}))
     with pytest.raises(ModelError, match="Cannot load the adapter"):  # shapes of another model
         load_adapter_model(broken, settings=settings)
-    (broken / "iacdemo_adapter.json").unlink()
-    (broken / "adapter_model.safetensors").write_bytes(b"not safetensors")
-    with pytest.raises(ModelError):
-        load_adapter_model(broken, settings=settings)
     with pytest.raises(ConfigError, match="not empty"):
         export_merged(run_dir, tmp_path, settings=settings)
 
@@ -206,7 +202,8 @@ def test_cli_embeddings_padding_checkpointing_on_a_tied_model(datasets_root, tin
     status = read_status(out)
     assert status["status"] == "finished" and status["data"]["pad_fraction"] > 0.05
     adapter_cfg = json.loads((out / "adapter" / "adapter_config.json").read_text())
-    assert adapter_cfg["modules_to_save"] == ["embed_tokens"] and adapter_cfg["use_rslora"] is True
+    saved = adapter_cfg["modules_to_save"]  # tied: only the input embedding, lm_head reuses its copy
+    assert "embed_tokens" in saved and not any("lm_head" in m for m in saved) and adapter_cfg["use_rslora"]
     assert adapter_cfg["ensure_weight_tying"] is True
 
     tuned, tok, _ = load_adapter_model(out, settings=settings)
@@ -220,6 +217,12 @@ def test_cli_embeddings_padding_checkpointing_on_a_tied_model(datasets_root, tin
     ids = torch.tensor([tok("resource \"aws_dynamodb_table\" \"t\" {")["input_ids"]])
     with torch.no_grad():
         assert torch.allclose(merged(input_ids=ids).logits, tuned(input_ids=ids).logits, atol=1e-4)
+
+    broken = tmp_path / "broken"
+    shutil.copytree(out / "adapter", broken)
+    (broken / "adapter_model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ModelError, match="Cannot load the adapter"):
+        load_adapter_model(broken, settings=settings)
 
     # a second plain start into the same folder is refused without touching the finished run
     again = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=WAIT)

@@ -103,6 +103,17 @@ def test_each_pane_continues_its_own_conversation(tiny_session, settings):
         views.start_comparison(tiny_session, columns, [[], []], "   ", gen, system_prompt=None, settings=settings)
 
 
+def test_a_100k_character_request_is_cut_with_a_note_not_a_crash(tiny_session, settings):
+    columns = [Column("A", None), Column("B", None)]
+    huge = "Create an S3 bucket. " * 5000
+    assert len(huge) >= 100_000
+    stream = views.start_comparison(tiny_session, columns, [[], []], huge, GenSettings(max_new_tokens=2),
+                                    system_prompt=None, settings=settings)
+    assert any("characters" in note for note in stream.notes)
+    assert len(stream.prompts[0].input_ids) <= tiny_session.context_length
+    assert len(list(stream)[-1]) == 2
+
+
 def test_stop_switches_are_per_visitor():
     stops = views.StopSwitches()
     a, b = stops.arm("a"), stops.arm("b")

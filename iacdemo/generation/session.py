@@ -241,6 +241,12 @@ class ModelSession:
             self._recover_after_failed_load(name)
             raise ModelError(f"Could not load adapter {path}: {type(exc).__name__}: {str(exc)[:300]}. "
                              "The adapter files may be corrupt.") from exc
+        broken = [n for n, p in self._peft.named_parameters()
+                  if f".{name}." in n and "lora_" in n and not torch.isfinite(p).all()]
+        if broken:  # a diverged training run or a damaged file: every answer would be garbage
+            self._drop_adapter_locked(name)
+            raise ModelError(f"Adapter {path} holds NaN or infinite weights (e.g. {broken[0]}); "
+                             "the training run diverged or the file is damaged.")
         self.model.eval()
 
     def _recover_after_failed_load(self, name: str) -> None:
@@ -248,7 +254,7 @@ class ModelSession:
         if self._peft is not None:
             if name in getattr(self._peft, "peft_config", {}):
                 try:
-                    self._peft.delete_adapter(name)
+                    self._drop_adapter_locked(name)
                 except Exception:
                     pass
             return
@@ -265,8 +271,16 @@ class ModelSession:
         if name not in self.adapters:
             raise ModelError(f"No adapter named '{name}' is loaded (loaded: {', '.join(self.adapters) or 'none'}).")
         with self.lock:
-            self._peft.delete_adapter(name)
-            del self.adapters[name]
+            self.adapters.pop(name)
+            self._drop_adapter_locked(name)
+
+    def _drop_adapter_locked(self, name: str) -> None:
+        """Delete a peft adapter; with none left, unwrap so the base runs without LoRA layers."""
+        self._peft.delete_adapter(name)
+        if not self.adapters and not self._peft.peft_config:
+            self.base_model = self._peft.unload()  # same weight tensors, LoRA wrappers removed
+            self._peft = None
+            self.base_model.eval()
 
     def require_adapter(self, name: str | None) -> None:
         if name is not None and name not in self.adapters:

@@ -235,6 +235,8 @@ class JobRunner:
         if status.get("status") not in runs.ACTIVE:
             raise JobError(f"Run '{run_name}' is not running (status: {status.get('status', 'unknown')}).")
         pid = status.get("launcher_pid") or status.get("pid")
+        if not pid:
+            raise JobError(f"Run '{run_name}' is still being launched; try Stop again in a moment.")
         sig = signal.SIGKILL if force else signal.SIGTERM
         try:
             if os.getpgid(pid) == pid:  # our job is a group leader: signal torchrun and every rank at once

@@ -353,6 +353,10 @@ class TrainingPages:
     subcategories: frozenset[str] = frozenset()
     note: str = ""
 
+    @property
+    def known(self) -> bool:
+        return bool(self.trained or self.held_out)
+
 
 def training_pages(run: Any) -> TrainingPages:
     """Re-derive a run's train/eval page split from its config.json (the split is a stable hash)."""
@@ -364,6 +368,8 @@ def training_pages(run: Any) -> TrainingPages:
         return TrainingPages(note=f"Run '{run.name}' has no readable config.json: its training pages are unknown.")
     from iacdemo.training.data import load_rows, split_by_page
 
+    if not str(config.get("dataset") or "").strip():
+        return TrainingPages(note=f"Run '{run.name}' records no dataset: its training pages are unknown.")
     try:
         rows, _ = load_rows(config.get("dataset", ""), config.get("subcategory", "") or "")
     except DataError as exc:
@@ -394,6 +400,8 @@ def page_choices(pages: dict[str, CorpusPage], split: TrainingPages) -> list[tup
             return 2, path
         return 3, path
 
+    if not split.known:  # no run, or its dataset is gone: no claim either way
+        return [(short_path(p), p) for p in sorted(pages)]
     labels = {0: "held out of training (eval split)", 1: "trained on",
               2: "not in the training data (same service)", 3: "not in the training data"}
     return [(f"{short_path(p)} — {labels[rank(p)[0]]}", p) for p in sorted(pages, key=rank)]
@@ -403,7 +411,7 @@ def default_page(pages: dict[str, CorpusPage], split: TrainingPages) -> str | No
     """A held-out page when the run has one, else a page of the same service it never saw, else DynamoDB's."""
     choices = page_choices(pages, split)
     preferred = "website/docs/r/dynamodb_contributor_insights.html.markdown"
-    if split.held_out or split.subcategories:
+    if split.known:
         return choices[0][1] if choices[0][1] in split.held_out else next(
             (p for _, p in choices if p not in split.trained), choices[0][1])
     return preferred if preferred in pages else (choices[0][1] if choices else None)
@@ -432,10 +440,10 @@ def perplexity_html(scores: dict[str, float], labels: dict[str, str], page: str,
             pct = 100 * (value - base) / base
             change = f'<span class="iac-ppl-{"better" if pct < 0 else "worse"}">{pct:+.1f}%</span>'
         rows.append(f"<tr><td>{html.escape(labels.get(key, key))}</td><td>{value:.2f}</td><td>{change}</td></tr>")
-    where = ("held out of training" if page in split.held_out else "trained on" if page in split.trained
-             else "not in the training data")
+    where = ("" if not split.known else " (held out of training)" if page in split.held_out
+             else " (trained on)" if page in split.trained else " (not in the training data)")
     return ('<div class="iac-ppl" data-testid="perplexity">'
-            f"<p><code>{html.escape(short_path(page))}</code> ({where}), first {tokens:,} tokens. "
+            f"<p><code>{html.escape(short_path(page))}</code>{where}, first {tokens:,} tokens. "
             "Lower is better: the model finds the page less surprising.</p>"
             "<table><thead><tr><th>model</th><th>perplexity</th><th>vs base</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table></div>")

@@ -54,12 +54,14 @@ def _write_run(run_dir, created: float) -> None:
 @pytest.fixture(scope="session")
 def tuned_run(app_server):
     """A run with a real adapter, plus an older run whose adapter weights are corrupt, in the app's runs dir."""
+    tuned = app_server.runs_dir / TUNED_RUN
+    if (tuned / "adapter" / "adapter_config.json").exists():  # made already (the fixture is shared by modules)
+        return tuned
     broken = app_server.runs_dir / BROKEN_RUN
     _write_run(broken, created=time.time() - 60)
-    (broken / "adapter").mkdir()
+    (broken / "adapter").mkdir(exist_ok=True)
     (broken / "adapter" / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8}))
     (broken / "adapter" / "adapter_model.safetensors").write_bytes(b"not really safetensors")
-    tuned = app_server.runs_dir / TUNED_RUN
     _train_tiny_adapter(tuned / "adapter")
     _write_run(tuned, created=time.time())
     return tuned

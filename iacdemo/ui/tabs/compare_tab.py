@@ -287,6 +287,8 @@ def build(ctx: AppContext) -> None:
         button.click(lambda p=prompt: p, outputs=message, api_visibility="private", queue=False).then(**send_args)
     stop_btn.click(on_stop, queue=False, api_visibility="private")
     clear_btn.click(on_clear, outputs=outputs, queue=False, api_visibility="private")
+    for chat in chats:  # a pane's own trash button clears the whole comparison, or the panes would disagree
+        chat.clear(on_clear, outputs=outputs, queue=False, api_visibility="private")
     preset.change(lambda p: gr.update() if not p else p, inputs=preset, outputs=message, queue=False,
                   api_visibility="private")
     replay_btn.click(on_replay, inputs=[recordings, speed], outputs=outputs, concurrency_limit=4,

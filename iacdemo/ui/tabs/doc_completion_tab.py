@@ -109,10 +109,10 @@ def build(ctx: AppContext) -> None:
     with gr.Accordion("Perplexity: did it learn the docs?", open=True, elem_id="doc-perplexity"):
         gr.Markdown("How surprised each model is by a documentation page (exp of the mean loss per token). "
                     "Pick a page held out of training for a fair test.", elem_classes=HIDE_IN_PRESENT)
-        with gr.Row(equal_height=True):
+        with gr.Row(equal_height=False):
             page = gr.Dropdown(choices=[], value=None, label="Documentation page", allow_custom_value=True,
                                scale=5, elem_id="doc-page")
-            score_btn = gr.Button("Score", variant="primary", scale=1, elem_id="doc-score")
+            score_btn = gr.Button("Score perplexity", variant="primary", scale=1, elem_id="doc-score")
         split_md = gr.Markdown("", elem_id="doc-split")
         ppl_html = gr.HTML("", elem_id="doc-ppl")
 
