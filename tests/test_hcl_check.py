@@ -337,3 +337,24 @@ def test_parse_hcl_shapes():
     assert parse_hcl(code, preserve_heredocs=False)["resource"][0]["aws_s3_bucket"]["b"]["policy"] == '{"a": 1}\n'
     assert parse_hcl(code, explicit_blocks=True)["resource"][0]["aws_s3_bucket"]["b"]["versioning"][0][
         "__is_block__"] is True
+
+
+def test_invented_type_without_a_provider_is_unknown_not_another_provider():
+    from iacdemo.hcl.check import check_hcl
+    from iacdemo.hcl.schema import load_schema
+
+    code = '''
+resource "dynamodb_contributor" "x" { table_name = "t" }
+resource "random_string" "r" { length = 4 }
+resource "google_storage_bucket" "g" { name = "x" }
+terraform {
+  required_providers {
+    google = { source = "hashicorp/google" }
+  }
+}
+'''
+    result = check_hcl(code, load_schema())
+    assert [u["type"] for u in result.unknown_resource_types] == ["dynamodb_contributor"]
+    assert result.unknown_resource_types[0]["suggestion"] == "aws_dynamodb_contributor_insights"
+    assert result.other_provider_types == ["google_storage_bucket", "random_string"]
+    assert not result.plannable

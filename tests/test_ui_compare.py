@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 
 from iacdemo.errors import ConfigError, DataError, ModelError
-from iacdemo.generation.recording import Recorder, Recording
+from iacdemo.generation.recording import Recorder
 from iacdemo.generation.side_by_side import Column, GenSettings, stream_side_by_side
 from iacdemo.hcl.check import check_answer
 from iacdemo.hcl.schema import load_schema
@@ -202,7 +201,8 @@ def test_button_labels_are_short():
 # ---- doc completion -------------------------------------------------------------------------------------------
 def test_doc_output_counts_callouts_in_the_continuation_only():
     html = views.doc_output_html("~> **Note:**", " This resource is deprecated.\n\n-> Use X instead.\nplain")
-    assert 'data-callouts="2"' in html and html.count("iac-callout iac-callout-") == 2 and "iac-callout-important" in html
+    assert 'data-callouts="2"' in html and html.count("iac-callout iac-callout-") == 2
+    assert "iac-callout-important" in html and "iac-callout-note" in html
     assert 'data-callouts="0"' in views.doc_output_html("# Resource: x\n", "Some text")
 
 

@@ -117,6 +117,19 @@ def check_tree(tree: dict, code: str, schema: ProviderSchema, *, nested_required
     return result
 
 
+def _declared_providers(tree: dict) -> set[str]:
+    """Provider names the program itself declares (`provider "x"` blocks, `required_providers`)."""
+    names = {name for entry in _as_list(tree.get("provider")) if isinstance(entry, dict)
+             for name in entry if not name.startswith("__")}
+    for block in _as_list(tree.get("terraform")):
+        if not isinstance(block, dict):
+            continue
+        for required in _as_list(block.get("required_providers")):
+            if isinstance(required, dict):
+                names |= {name for name in required if not name.startswith("__")}
+    return names
+
+
 class _Checker:
     def __init__(self, schema: ProviderSchema, result: CheckResult, nested_required: bool):
         self.schema = schema
@@ -127,6 +140,7 @@ class _Checker:
         declared_resources: set[tuple[str, str]] = set()
         declared_data: set[tuple[str, str]] = set()
         other: set[str] = set()
+        providers = COMMON_PROVIDER_PREFIXES | _declared_providers(tree)
         for kind, key in ((RESOURCE, "resource"), (DATA, "data")):
             seen: set[str] = set()
             for type_name, name, body in self._labelled_blocks(tree, key):
@@ -136,14 +150,18 @@ class _Checker:
                 seen.add(address)
                 (declared_resources if kind == RESOURCE else declared_data).add((type_name, name))
                 (self.result.resources if kind == RESOURCE else self.result.data_sources).append(address)
-                if _provider_prefix(type_name) != AWS_PREFIX:
+                prefix = _provider_prefix(type_name)
+                if prefix != AWS_PREFIX and prefix in providers:
                     other.add(type_name)
                     continue
-                type_schema = self.schema.get(type_name, kind)
+                type_schema = self.schema.get(type_name, kind) if prefix == AWS_PREFIX else None
                 if type_schema is None:
+                    # A prefix of no known or declared provider is an invented type (the tuned model's
+                    # `dynamodb_contributor`), not another provider's: suggest the AWS name it resembles.
+                    guess = type_name if prefix == AWS_PREFIX else f"{AWS_PREFIX}_{type_name}"
                     self.result.unknown_resource_types.append(
                         {"type": type_name, "kind": kind, "address": address,
-                         "suggestion": self.schema.suggest(type_name, kind)})
+                         "suggestion": self.schema.suggest(guess, kind)})
                     continue
                 self._check_body(type_schema, address, body, ())
         self.result.other_provider_types = sorted(other)

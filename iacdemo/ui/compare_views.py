@@ -306,7 +306,16 @@ def describe_recording(recording: Recording) -> str:
             f"seed {s['seed']}" if s.get("seed") is not None else "",
             f"recorded {s['recorded']}" if s.get("recorded") else ""]
     duration = recording.ticks[-1][0] if recording.ticks else 0.0
-    return (f"Replaying a recording ({duration:.1f} s live; " + ", ".join(b for b in bits if b) + ").")
+    prompt = " ".join(recording.prompt.split())
+    prompt = prompt if len(prompt) <= 140 else prompt[:139] + "…"
+    return (f"Replaying a recording: **“{_escape_md(prompt)}”** ({duration:.1f} s live; "
+            + ", ".join(b for b in bits if b) + ").")
+
+
+def _escape_md(text: str) -> str:
+    for char in "\\`*_[]<>#|":
+        text = text.replace(char, "\\" + char)
+    return text
 
 
 # ---- doc completion ---------------------------------------------------------------------------------------

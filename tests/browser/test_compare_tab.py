@@ -166,8 +166,9 @@ def test_replay_of_the_demo_recording_fills_the_panes(app_server, page):
     expect(page.locator("#compare-chat-1")).to_contain_text("Fine-tuned")
     expect(page.locator("#compare-check-1 .iac-hl").first).to_be_visible()  # the tuned answer has HCL
     print(f"\nreplay at 4x took {took:.1f} s")
-    page.evaluate("window.scrollTo(0, 0)")
-    page.locator("#compare-message").scroll_into_view_if_needed()
+    # the README's hero image: the request, both answers and their badges in one view
+    page.locator("#compare-status").evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.evaluate("window.scrollBy(0, -12)")
     save(page, "compare", publish=True)
 
 
