@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from iacdemo.evaluation.tasks import Task
+from iacdemo.hcl.extract import matching_brace_end
 
 RESOURCE_REMOVED = "resource removed"
 TYPE_MISSPELLED = "type misspelled"
@@ -51,36 +52,7 @@ def checked_types(policy: str, code: str) -> list[str]:
 
 def block_end(code: str, open_brace: int) -> int:
     """Index just past the `}` closing the brace at `open_brace` (strings, comments, heredocs skipped)."""
-    depth, i, n = 0, open_brace, len(code)
-    while i < n:
-        ch = code[i]
-        if ch == '"':
-            i += 1
-            while i < n and code[i] not in '"\n':
-                i += 2 if code[i] == "\\" else 1
-        elif ch == "#" or code.startswith("//", i):
-            i = code.find("\n", i)
-            i = n if i < 0 else i
-            continue
-        elif code.startswith("/*", i):
-            close = code.find("*/", i + 2)
-            i = n if close < 0 else close + 2
-            continue
-        elif code.startswith("<<", i):
-            heredoc = re.compile(r"<<-?([A-Za-z_]\w*)[ \t]*\n").match(code, i)
-            if heredoc:
-                marker = re.compile(r"^[ \t]*" + re.escape(heredoc.group(1)) + r"[ \t]*$", re.M).search(
-                    code, heredoc.end())
-                i = n if marker is None else marker.end()
-                continue
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return n
+    return matching_brace_end(code, open_brace)
 
 
 def remove_resource(code: str, rtype: str) -> tuple[str, str] | None:

@@ -96,7 +96,7 @@ def find_unfenced_hcl(text: str) -> list[str]:
         start = _BLOCK_START.search(text, pos)
         if not start:
             break
-        end = _matching_brace_end(text, start.end() - 1)
+        end = matching_brace_end(text, start.end() - 1)
         begin = start.start() + (len(start.group(0)) - len(start.group(0).lstrip()))
         found.append(text[begin:end].rstrip())
         if end >= len(text):
@@ -126,7 +126,7 @@ def _looks_like_hcl(code: str) -> bool:
     return bool(_BLOCK_START.search(code)) or bool(re.search(r"^[ \t]*[A-Za-z_][\w-]*[ \t]*=", code, re.M))
 
 
-def _matching_brace_end(text: str, open_index: int) -> int:
+def matching_brace_end(text: str, open_index: int) -> int:
     """Index just past the brace closing the one at `open_index`, skipping strings, comments, heredocs."""
     depth = 0
     i = open_index
@@ -173,7 +173,7 @@ def _string_end(text: str, quote_index: int) -> int:
         if ch == '"' or ch == "\n":
             return i + 1
         if text.startswith("${", i) or text.startswith("%{", i):
-            i = _matching_brace_end(text, i + 1)
+            i = matching_brace_end(text, i + 1)
             continue
         i += 1
     return n

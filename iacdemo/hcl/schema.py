@@ -496,12 +496,12 @@ def read_page(type_name: str, doc: Doc, keyword: str = "resource") -> _PageReadi
 
 def _example_bodies(code: str, keyword: str, type_name: str) -> list[str]:
     """Bodies of `keyword "type_name" "x" { ... }` blocks in an example."""
-    from iacdemo.hcl.extract import _matching_brace_end  # one brace matcher for the package
+    from iacdemo.hcl.extract import matching_brace_end  # one brace matcher for the package
 
     opener = re.compile(r'^\s*' + keyword + r'\s+"' + re.escape(type_name) + r'"\s+"[^"]*"\s*\{', re.M)
     bodies = []
     for match in opener.finditer(code):
-        end = _matching_brace_end(code, match.end() - 1)
+        end = matching_brace_end(code, match.end() - 1)
         bodies.append(code[match.end():end - 1])
     return bodies
 

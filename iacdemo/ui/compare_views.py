@@ -24,6 +24,7 @@ from iacdemo.generation.side_by_side import Column, GenSettings, SideBySideStrea
 from iacdemo.hcl.check import CheckResult
 from iacdemo.hcl.highlight import highlight_hcl
 from iacdemo.settings import ASSETS_DIR, Settings
+from iacdemo.ui.stop_switches import StopSwitches  # noqa: F401  (re-exported for the tabs)
 
 MAX_PANES = 3  # base, fine-tuned, base + retrieved docs
 NO_ADAPTER = "none"
@@ -459,44 +460,6 @@ def perplexity_html(scores: dict[str, float], labels: dict[str, str], page: str,
 
 
 # ---- stop buttons -------------------------------------------------------------------------------------------
-class StopSwitches:
-    """One stop switch per visitor (keyed by Gradio's session hash), so Stop ends only your generation.
-
-    A `threading.Event` cannot live in a `gr.State` (states are deep-copied per session), so the tab
-    keeps this small map; an entry lives only while that visitor's generation runs.
-    """
-
-    def __init__(self) -> None:
-        self._events: dict[str, threading.Event] = {}
-        self._lock = threading.Lock()
-
-    def arm(self, key: str) -> threading.Event:
-        """A fresh switch for a new generation; a still-running older one of the same visitor is stopped."""
-        event = threading.Event()
-        with self._lock:
-            old = self._events.get(key)
-            if old is not None:
-                old.set()
-            self._events[key] = event
-        return event
-
-    def stop(self, key: str) -> bool:
-        with self._lock:
-            event = self._events.get(key)
-        if event is None:
-            return False
-        event.set()
-        return True
-
-    def release(self, key: str, event: threading.Event) -> None:
-        with self._lock:
-            if self._events.get(key) is event:
-                del self._events[key]
-
-    def __len__(self) -> int:
-        return len(self._events)
-
-
 def button_label(title: str, limit: int = 42) -> str:
     """A preset's title short enough for a one-click button on a projector."""
     text = re.sub(r"^IaC-Eval \(difficulty \d+\):\s*", "", title).replace("Original experiment: ", "")

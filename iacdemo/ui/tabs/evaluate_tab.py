@@ -23,6 +23,7 @@ from iacdemo.settings import Settings
 from iacdemo.ui import evaluate_views as views
 from iacdemo.ui.feedback import error_box, hide_error, show_error
 from iacdemo.ui.state import AppContext
+from iacdemo.ui.stop_switches import StopSwitches
 
 TAB_ID = "evaluate"
 TITLE = "Evaluate"
@@ -132,27 +133,6 @@ def history_update(settings: Settings, value: str | None = None) -> dict:
 
 
 # ---- per-visitor stop switches -------------------------------------------------------------------------------
-class StopSwitches:
-    """One stop event per browser session, so Stop ends only the visitor's own evaluation."""
-
-    def __init__(self):
-        self._events: dict[str, threading.Event] = {}
-        self._lock = threading.Lock()
-
-    def fresh(self, key: str) -> threading.Event:
-        with self._lock:
-            self._events[key] = threading.Event()
-            return self._events[key]
-
-    def stop(self, key: str) -> bool:
-        with self._lock:
-            event = self._events.get(key)
-        if event is None:
-            return False
-        event.set()
-        return True
-
-
 def _session_key(request: gr.Request | None) -> str:
     return getattr(request, "session_hash", None) or "default"
 
@@ -219,7 +199,7 @@ def build(ctx: AppContext) -> None:
 
     def on_run(picked, adapter_dir, levels, n, n_samples, max_tokens, request: gr.Request,
                progress=gr.Progress()):
-        stop_event = switches.fresh(_session_key(request))
+        stop_event = switches.arm(_session_key(request))
         try:
             comparison = run_generation(ctx, picked, adapter_dir, levels, n, n_samples, max_tokens,
                                         progress=report_to(progress), stop_event=stop_event)
