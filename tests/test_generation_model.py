@@ -65,9 +65,7 @@ def adapters(tmp_path_factory, page):
 @pytest.fixture(scope="module")
 def session(adapters):
     session = ModelSession.load()
-    ids = session.tokenizer(PROMPT, return_tensors="pt")["input_ids"]
-    with torch.inference_mode():
-        session.plain_logits = session.base_model(input_ids=ids).logits  # before any adapter exists
+    session.plain_logits = session.call(_logits, session, None)  # before any adapter exists
     session.base_ptrs = {n: p.data_ptr() for n, p in session.base_model.named_parameters()}
     session.plain_bytes = session.weight_bytes()["base"]
     assert session.attach_adapter(adapters / "runs" / "iac" / "adapter") == "iac"
@@ -90,13 +88,15 @@ def test_both_panes_stream_text(session):
     assert not session.busy
 
 
-def test_adapter_really_changes_the_logits_and_off_means_base(session):
+def _logits(session, adapter):
     ids = session.tokenizer(PROMPT, return_tensors="pt")["input_ids"]
-    with session.lock, torch.inference_mode():
-        with session.use_adapter(None) as model:
-            base = model(input_ids=ids).logits
-        with session.use_adapter("iac") as model:
-            tuned = model(input_ids=ids).logits
+    with session.use_adapter(adapter) as model, torch.inference_mode():
+        return model(input_ids=ids).logits
+
+
+def test_adapter_really_changes_the_logits_and_off_means_base(session):
+    with session.lock:
+        base, tuned = session.call(_logits, session, None), session.call(_logits, session, "iac")
     assert torch.equal(base, session.plain_logits)
     assert (tuned - base).abs().max().item() > 0.1
 

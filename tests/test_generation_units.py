@@ -227,3 +227,36 @@ def test_adapter_names_are_peft_safe(tmp_path):
     assert adapter_name_for(tmp_path / "runs" / "cpt.v2 demo" / "adapter") == "cpt_v2_demo"
     assert adapter_name_for(tmp_path / "my-lora") == "my-lora"
     assert adapter_name_for(tmp_path / "__base__") == "adapter_base"
+
+
+# -- CPU decoding kernels -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)
+    return AutoModelForCausalLM.from_config(config).eval()
+
+
+def test_skinny_matmuls_match_the_plain_kernels(tiny_model):
+    from iacdemo.generation.session import use_skinny_decode_matmuls
+
+    ids = torch.randint(0, 512, (3, 12))
+    with torch.inference_mode():
+        before = [tiny_model(input_ids=ids[:rows, -1:]).logits for rows in (1, 2, 3)]
+        prompt_before = tiny_model(input_ids=ids).logits
+        assert use_skinny_decode_matmuls(tiny_model) == 2 * 7 + 1  # 7 projections per layer + the vocabulary
+        assert use_skinny_decode_matmuls(tiny_model) == 0  # idempotent
+        after = [tiny_model(input_ids=ids[:rows, -1:]).logits for rows in (1, 2, 3)]
+        prompt_after = tiny_model(input_ids=ids).logits
+    for a, b in zip(before, after):
+        assert a.shape == b.shape and torch.allclose(a, b, atol=1e-5)
+    assert torch.equal(prompt_before, prompt_after)  # 36 rows: the usual kernel, bit for bit
+    assert tiny_model.lm_head.weight is tiny_model.model.embed_tokens.weight  # still tied
+    x = torch.randn(1, 64, requires_grad=True)  # training keeps autograd's usual path
+    tiny_model.model.layers[0].mlp.up_proj(x).sum().backward()
+    assert x.grad is not None
+

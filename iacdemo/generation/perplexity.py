@@ -46,8 +46,13 @@ def perplexity(session: ModelSession, text: str, adapter: str | None = None, *, 
     if len(ids) < 2:
         raise ConfigError("The text is a single token; perplexity needs at least two.")
     window = min(window, session.context_length)
-    with session.lock, session.use_adapter(adapter) as model, torch.inference_mode():
-        total, count = _nll_sum(model, ids, window, session.device)
+
+    def score() -> tuple[float, int]:
+        with session.use_adapter(adapter) as model, torch.inference_mode():
+            return _nll_sum(model, ids, window, session.device)
+
+    with session.lock:
+        total, count = session.call(score)
     return math.exp(total / count)
 
 

@@ -13,6 +13,7 @@ import math
 import random
 import threading
 import time
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
@@ -207,16 +208,18 @@ class SideBySideStream:
         ids = [self.prompts[i].input_ids for i in rows]
         width = max(len(r) for r in ids)
         pad = session.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in ids], device=session.device)
-        attention_mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in ids], device=session.device)
         streamer = BatchTextStreamer(session.tokenizer, len(rows), session.stop_token_ids())
         adapters = [self.columns[i].adapter for i in rows]
-        kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, streamer=streamer,
-                      generation_config=self.gen.generation_config(session),
-                      stopping_criteria=StoppingCriteriaList([StopOnEvent(self.stop_event)]))
+        generation_config = self.gen.generation_config(session)
 
         def work() -> None:
             try:
+                kwargs = dict(
+                    input_ids=torch.tensor([[pad] * (width - len(r)) + r for r in ids], device=session.device),
+                    attention_mask=torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in ids],
+                                                device=session.device),
+                    streamer=streamer, generation_config=generation_config,
+                    stopping_criteria=StoppingCriteriaList([StopOnEvent(self.stop_event)]))
                 if len(set(adapters)) == 1:  # one adapter for all rows: peft's plain (faster) path
                     with session.use_adapter(adapters[0]) as model:
                         model.generate(**kwargs)
@@ -230,9 +233,8 @@ class SideBySideStream:
                 error.__cause__ = exc
                 streamer.fail(error)
 
-        worker = threading.Thread(target=work, name="iacdemo-generate", daemon=True)
         started = time.perf_counter()
-        worker.start()
+        worker = session.submit(work)  # the session's model thread; `work` hands errors to the streamer
         completed = False
         try:
             for row_texts in streamer:
@@ -242,7 +244,7 @@ class SideBySideStream:
         finally:
             if not completed:  # the consumer went away (UI closed, Stop) or failed: end the worker promptly
                 self.stop_event.set()
-            worker.join()
+            wait_for([worker])
             self.stats.elapsed_s += time.perf_counter() - started
         self._update(rows, streamer, streamer.final_texts())
         yield list(self.texts)
