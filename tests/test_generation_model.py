@@ -220,7 +220,8 @@ def test_unknown_adapter_in_a_column_is_refused(session):
 
 def test_empty_prompt_is_a_config_error(session):
     with pytest.raises(ConfigError, match="empty"):
-        stream_side_by_side(session, default_columns("iac"), [{"role": "user", "content": [{"type": "text", "text": " "}]}])
+        blank = [{"role": "user", "content": [{"type": "text", "text": " "}]}]
+        stream_side_by_side(session, default_columns("iac"), blank)
     with pytest.raises(ConfigError, match="empty"):
         stream_side_by_side(session, default_columns("iac"), "", raw=True)
 
@@ -270,3 +271,19 @@ def test_perplexity_of_the_training_page_drops_under_the_adapter(session, page):
     assert perplexity(session, page, None, max_tokens=128, window=128) <= scores["base"] * 1.05
     with pytest.raises(ConfigError):
         perplexity(session, "   ")
+
+
+def test_each_pane_keeps_its_own_history(session):
+    base_history = [{"role": "user", "content": "Name one AWS storage service."},
+                     {"role": "assistant", "content": "Amazon S3 BASE-ANSWER"}]
+    tuned_history = [{"role": "user", "content": [{"type": "text", "text": "Name one AWS storage service."}]},
+                     {"role": "assistant", "content": [{"type": "text", "text": "Amazon EFS TUNED-ANSWER"}]}]
+    stream = stream_side_by_side(session, default_columns("iac"), "Now write Terraform for it.",
+                                 GenSettings(max_new_tokens=4), histories=[base_history, tuned_history])
+    _, final = _run(stream)
+    base_prompt, tuned_prompt = (p.text for p in stream.prompts)
+    assert "BASE-ANSWER" in base_prompt and "TUNED-ANSWER" not in base_prompt
+    assert "TUNED-ANSWER" in tuned_prompt and tuned_prompt.rstrip().endswith("assistant")
+    assert all(t.strip() for t in final)
+    with pytest.raises(ConfigError, match="histories"):
+        stream_side_by_side(session, default_columns("iac"), "x", histories=[base_history])

@@ -129,7 +129,8 @@ def test_raw_prompt_keeps_the_end_of_a_long_text(tokenizer):
 
 def test_gen_settings_from_form_parses_strings_and_blanks():
     gen = GenSettings.from_form("0.7", 0.9, "128", "", "")
-    assert gen == GenSettings(temperature=0.7, top_p=0.9, max_new_tokens=128, repetition_penalty=GenSettings().repetition_penalty, seed=None)
+    assert gen == GenSettings(temperature=0.7, top_p=0.9, max_new_tokens=128,
+                              repetition_penalty=GenSettings().repetition_penalty, seed=None)
     assert GenSettings.from_form(0, 1, 64.0, 1.0, 7.0).seed == 7
     assert GenSettings().greedy and not gen.greedy
 

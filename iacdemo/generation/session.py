@@ -39,6 +39,27 @@ class AdapterInfo:
     mtime: float  # of adapter_config.json: a retrained run is reloaded, not served stale
 
 
+_MODEL_THREAD_NAME = "iacdemo-model"
+_MODEL_THREAD: ThreadPoolExecutor | None = None
+_MODEL_THREAD_LOCK = threading.Lock()
+
+
+def model_thread() -> ThreadPoolExecutor:
+    """The single thread on which every session runs its model (created on first use).
+
+    Torch's CPU thread pool is per calling thread: when two threads take turns running a model (a
+    UI worker scoring perplexity, then a generation thread, or a new session after a model switch)
+    their pools fight over the cores. On our 2-core machine a decoding step took 66-76 ms instead of
+    34 ms once the model had run on another thread, even seconds earlier. So all heavy model work of
+    the process goes through this one thread; the session lock already allows one job at a time.
+    """
+    global _MODEL_THREAD
+    with _MODEL_THREAD_LOCK:
+        if _MODEL_THREAD is None:
+            _MODEL_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_MODEL_THREAD_NAME)
+        return _MODEL_THREAD
+
+
 def adapter_name_for(adapter_dir: Path) -> str:
     """A peft-safe adapter name: the run's name for `runs/<run>/adapter`, else the folder's name.
 
@@ -62,8 +83,10 @@ def _names_for_base(model_id: str, path: str, spec: Any) -> set[str]:
 class ModelSession:
     """The app's one loaded model, with LoRA adapters attached by name.
 
-    Use `session.lock` around anything that runs or changes the model; `use_adapter` must be called
-    with the lock held.
+    Hold `session.lock` around anything that runs or changes the model (one job at a time), and run
+    the model itself through `session.call`/`session.submit` (the process's one model thread);
+    `use_adapter` must be called with the lock held. On CPU the session installs faster kernels for
+    decoding a few rows (`use_skinny_decode_matmuls`, `use_masked_mixed_batches`).
     """
 
     def __init__(self, loaded: Any):
@@ -75,7 +98,6 @@ class ModelSession:
         self.adapters: dict[str, AdapterInfo] = {}
         self._peft: Any = None  # PeftModel wrapping base_model once the first adapter is attached
         self.lock = threading.Lock()
-        self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iacdemo-model")
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.base_model.eval()
@@ -91,18 +113,12 @@ class ModelSession:
 
     # -- where the model runs ----------------------------------------------------------------------
     def submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> "Future[T]":
-        """Run `fn` on the session's one model thread.
-
-        Torch's CPU thread pool is per calling thread: when two threads take turns running the model
-        (a UI worker scoring perplexity, then a generation thread) their pools fight over the cores.
-        On our 2-core machine a decoding step took 66-76 ms instead of 34 ms after the model had run
-        on another thread. All heavy model work therefore goes through this single thread.
-        """
-        return self._model_thread.submit(fn, *args, **kwargs)
+        """Run `fn` on the process's one model thread (see `model_thread`)."""
+        return model_thread().submit(fn, *args, **kwargs)
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`submit` and wait for the result (exceptions re-raised here)."""
-        if threading.current_thread().name.startswith("iacdemo-model"):
+        if threading.current_thread().name.startswith(_MODEL_THREAD_NAME):
             return fn(*args, **kwargs)
         return self.submit(fn, *args, **kwargs).result()
 
@@ -230,25 +246,26 @@ class ModelSession:
         path = Path(adapter_dir).expanduser()
         config, _ = self.inspect_adapter(path)
         mtime = (path / "adapter_config.json").stat().st_mtime
-        for info in list(self.adapters.values()):
-            if info.path.resolve() == path.resolve():
-                if info.mtime == mtime:
-                    return info.name
-                self.detach_adapter(info.name)  # retrained since: load the new weights
-                name = name or info.name
-        name = name or adapter_name_for(path)
-        if name in self.adapters or name == BASE:
-            suffix = 2
-            while f"{name}_{suffix}" in self.adapters:
-                suffix += 1
-            name = f"{name}_{suffix}"
         with self.lock:
+            for info in list(self.adapters.values()):
+                if info.path.resolve() == path.resolve():
+                    if info.mtime == mtime:
+                        return info.name
+                    self.adapters.pop(info.name)  # retrained since: load the new weights
+                    self.call(self._drop_adapter_locked, info.name)
+                    name = name or info.name
+            name = name or adapter_name_for(path)
+            if name in self.adapters or name == BASE:
+                suffix = 2
+                while f"{name}_{suffix}" in self.adapters:
+                    suffix += 1
+                name = f"{name}_{suffix}"
             self.call(self._load_adapter_locked, path, name)
-        n_params = sum(p.numel() for n, p in self._peft.named_parameters() if f".{name}." in n and "lora_" in n)
-        self.adapters[name] = AdapterInfo(
-            name=name, path=path, base_model=str(config.get("base_model_name_or_path") or ""),
-            rank=config.get("r"), target_modules=tuple(sorted(_as_list(config.get("target_modules")))),
-            n_params=n_params, mtime=mtime)
+            n_params = sum(p.numel() for n, p in self._peft.named_parameters() if f".{name}." in n and "lora_" in n)
+            self.adapters[name] = AdapterInfo(
+                name=name, path=path, base_model=str(config.get("base_model_name_or_path") or ""),
+                rank=config.get("r"), target_modules=tuple(sorted(_as_list(config.get("target_modules")))),
+                n_params=n_params, mtime=mtime)
         return name
 
     def _load_adapter_locked(self, path: Path, name: str) -> None:
@@ -288,6 +305,8 @@ class ModelSession:
 
             reloaded = load_model(self.model_id, device=self.device, dtype=self.loaded.dtype)
             self.loaded, self.base_model = reloaded, reloaded.model
+            if str(self.device).startswith("cpu"):
+                use_skinny_decode_matmuls(self.base_model)
         self.base_model.eval()
 
     def detach_adapter(self, name: str) -> None:
@@ -296,7 +315,7 @@ class ModelSession:
             raise ModelError(f"No adapter named '{name}' is loaded (loaded: {', '.join(self.adapters) or 'none'}).")
         with self.lock:
             self.adapters.pop(name)
-            self._drop_adapter_locked(name)
+            self.call(self._drop_adapter_locked, name)
 
     def _drop_adapter_locked(self, name: str) -> None:
         """Delete a peft adapter; with none left, unwrap so the base runs without LoRA layers."""

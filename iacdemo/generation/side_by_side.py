@@ -273,35 +273,62 @@ def _retrieve(query: str, settings: Settings, k: int) -> tuple[list[Any], Any, s
 
 def _prepare(session: ModelSession, columns: Sequence[Column], prompt: str | Sequence[Any], gen: GenSettings,
              raw: bool, system_prompt: str | None, settings: Settings, retrieval_k: int,
-             stop_event: threading.Event | None, mode: str) -> SideBySideStream:
+             stop_event: threading.Event | None, mode: str,
+             histories: Sequence[Sequence[Any]] | None) -> SideBySideStream:
     if not columns:
         raise ConfigError("Pick at least one column to generate.")
     gen = gen.validated(settings)
     for column in columns:
         session.require_adapter(column.adapter)
     budget = prompt_token_budget(session.context_length, gen.max_new_tokens)
-    if raw and not isinstance(prompt, str):
+    if raw and (not isinstance(prompt, str) or histories is not None):
         raise ConfigError("Doc completion takes plain text, not a conversation.")
-    messages = None if raw else ([{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt))
+    if histories is not None:
+        if len(histories) != len(columns):
+            raise ConfigError(f"Got {len(histories)} chat histories for {len(columns)} columns.")
+        if isinstance(prompt, (list, tuple)) and any(isinstance(m, dict) and "role" in m for m in prompt):
+            raise ConfigError("With per-column histories, the prompt is the new user message only.")
+        conversations = [list(h or []) + [{"role": "user", "content": prompt}] for h in histories]
+    elif not raw:
+        shared = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        conversations = [shared] * len(columns)
+    else:
+        conversations = [prompt] * len(columns)
 
-    def build(context: str | None) -> PreparedPrompt:
-        if raw:
-            return prepare_raw_prompt(session.tokenizer, prompt, max_prompt_tokens=budget,
-                                      max_chars=settings.max_prompt_chars, context=context)
-        return prepare_chat_prompt(session.tokenizer, messages, max_prompt_tokens=budget,
-                                   max_chars=settings.max_prompt_chars, system_prompt=system_prompt,
-                                   context=context)
+    cache: dict[tuple[int, str | None], PreparedPrompt] = {}
 
-    plain = build(None)  # raises ConfigError on an empty prompt, before any retrieval
+    def build(i: int, context: str | None) -> PreparedPrompt:
+        key = (id(conversations[i]), context)
+        if key not in cache:
+            if raw:
+                cache[key] = prepare_raw_prompt(session.tokenizer, prompt, max_prompt_tokens=budget,
+                                                max_chars=settings.max_prompt_chars, context=context)
+            else:
+                cache[key] = prepare_chat_prompt(session.tokenizer, conversations[i], max_prompt_tokens=budget,
+                                                 max_chars=settings.max_prompt_chars,
+                                                 system_prompt=system_prompt, context=context)
+        return cache[key]
+
+    plain = [build(i, None) for i in range(len(columns))]  # ConfigError on an empty prompt, before retrieval
+    per_column = histories is not None
+    notes: list[str] = []
+
+    def note(label: str, text: str) -> None:
+        line = f"{label}: {text}" if per_column else text
+        if line not in notes:
+            notes.append(line)
+
+    for i, column in enumerate(columns):
+        for text in plain[i].notes:
+            note(column.label, text)
     prompts: list[PreparedPrompt | None] = []
     texts = [""] * len(columns)
-    notes = list(plain.notes)
     retrieved: tuple[list[Any], Any, str] | None = None
     for i, column in enumerate(columns):
         if not column.rag:
-            prompts.append(plain)
+            prompts.append(plain[i])
             continue
-        retrieved = retrieved or _retrieve(plain.query, settings, retrieval_k)
+        retrieved = retrieved or _retrieve(plain[i].query, settings, retrieval_k)
         hits, format_context, message = retrieved
         notes.append(f"{column.label}: {message}")
         if not hits:
@@ -311,13 +338,13 @@ def _prepare(session: ModelSession, columns: Sequence[Column], prompt: str | Seq
         # Hits come best first: drop the weakest ones until the prompt fits, rather than letting the
         # left-truncation eat the best excerpt.
         for n in range(len(hits), 0, -1):
-            grounded = build(format_context(hits[:n]))
-            extra = [note for note in grounded.notes if note not in plain.notes]
+            grounded = build(i, format_context(hits[:n]))
+            extra = [text for text in grounded.notes if text not in plain[i].notes]
             if not extra:
                 break
         if n < len(hits):
             notes.append(f"{column.label}: kept the best {n} of {len(hits)} excerpts to fit the context.")
-        notes.extend(f"{column.label}: {note}" for note in extra)
+        notes.extend(f"{column.label}: {text}" for text in extra)
         prompts.append(grounded)
     seed = gen.seed if gen.seed is not None else random.randrange(2**31)
     return SideBySideStream(session, columns, prompts, texts, gen, seed, stop_event or threading.Event(),
@@ -326,24 +353,28 @@ def _prepare(session: ModelSession, columns: Sequence[Column], prompt: str | Seq
 
 def stream_side_by_side(session: ModelSession, columns: Sequence[Column], prompt: str | Sequence[Any],
                         gen: GenSettings | None = None, *, raw: bool = False, system_prompt: str | None = None,
+                        histories: Sequence[Sequence[Any]] | None = None,
                         stop_event: threading.Event | None = None, settings: Settings | None = None,
                         retrieval_k: int = 4) -> SideBySideStream:
     """Every column's answer from one batched generation; iterate for list[str] ticks.
 
-    `prompt` is a conversation (Gradio messages; the last one is the user's request), a single
-    request string, or with `raw=True` a text to continue without a chat template.
+    `prompt` is a conversation shared by all columns (Gradio messages; the last one is the user's
+    request), a single request string, or with `raw=True` a text to continue without a chat template.
+    For multi-turn chat where each pane keeps its own earlier answers, pass `histories` (one message
+    list per column, e.g. each Chatbot's value before this turn) and the new user message as `prompt`.
     """
     return _prepare(session, columns, prompt, gen or GenSettings(), raw, system_prompt,
-                    settings or get_settings(), retrieval_k, stop_event, "batched")
+                    settings or get_settings(), retrieval_k, stop_event, "batched", histories)
 
 
 def stream_sequential(session: ModelSession, columns: Sequence[Column], prompt: str | Sequence[Any],
                       gen: GenSettings | None = None, *, raw: bool = False, system_prompt: str | None = None,
+                      histories: Sequence[Sequence[Any]] | None = None,
                       stop_event: threading.Event | None = None, settings: Settings | None = None,
                       retrieval_k: int = 4) -> SideBySideStream:
     """The same columns one after another (batch size 1 each): the baseline the batched path beats."""
     return _prepare(session, columns, prompt, gen or GenSettings(), raw, system_prompt,
-                    settings or get_settings(), retrieval_k, stop_event, "sequential")
+                    settings or get_settings(), retrieval_k, stop_event, "sequential", histories)
 
 
 def generate_side_by_side(session: ModelSession, columns: Sequence[Column], prompt: str | Sequence[Any],
