@@ -84,3 +84,20 @@ def test_constant_value_only_for_literals():
 def test_template_splitting_keeps_nested_braces_and_quotes():
     parts = parse_template('a ${jsonencode({"k" = "}"})} b').parts
     assert parts == ("a ", ("expr", 'jsonencode({"k" = "}"})'), " b")
+
+
+def test_file_functions_are_known_at_plan_time(scope):
+    # Terraform reads files while planning: in a plan that succeeds their results are known values
+    content = evaluate_template('${file("~/.ssh/id_rsa.pub")}', scope)
+    assert isinstance(content, str) and "~/.ssh/id_rsa.pub" in content
+    assert evaluate_template('${file("a.txt")}', scope) != evaluate_template('${file("b.txt")}', scope)
+    digest = evaluate_template('${filebase64sha256("lambda.zip")}', scope)
+    assert isinstance(digest, str) and len(digest) == 44 and digest.endswith("=")
+    assert len(evaluate_template('${filemd5("x")}', scope)) == 32
+    assert evaluate_template('${templatefile("t.tpl", {name = var.region})}', scope) != UNKNOWN
+    # the clock and randomness stay unknown, as they are in a real plan
+    assert evaluate_template("${timestamp()}", scope) is UNKNOWN
+    assert evaluate_template("${uuid()}", scope) is UNKNOWN
+    # pure hash functions are computed
+    assert evaluate_template('${base64sha256("hello world")}', scope) == "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="
+    assert evaluate_template('${uuidv5("dns", "www.terraform.io")}', scope) == "a5008fae-b28c-5ba5-96cd-82b4c53552d6"

@@ -228,3 +228,40 @@ def test_planned_value_conversions():
     assert planned_value("description", True, "Managed by Terraform") == "true"
     assert planned_value("engine_version", 5.7, "8.0") == 5.7  # a numeric-looking default says nothing
     assert planned_value("port", "80") == 80 and planned_value("name", "80") == "80"  # by name, no default
+
+
+FILES = '''
+data "archive_file" "zip" {
+  type        = "zip"
+  source_file = "lambda.py"
+  output_path = "lambda.zip"
+}
+resource "aws_lambda_function" "f" {
+  function_name    = "f"
+  role             = "arn:aws:iam::123456789012:role/r"
+  filename         = data.archive_file.zip.output_path
+  source_code_hash = data.archive_file.zip.output_base64sha256
+  handler          = "lambda.handler"
+  runtime          = "python3.12"
+}
+resource "aws_lightsail_key_pair" "k" {
+  name       = "k"
+  public_key = file("~/.ssh/id_rsa.pub")
+}
+'''
+
+
+def test_files_read_while_planning_are_known(schema):
+    # Terraform reads files (file(), archive_file) during plan: a successful plan knows the results
+    plan = plan_for_code(FILES, schema)
+    archive = next(r for r in plan["prior_state"]["values"]["root_module"]["resources"]
+                   if r["address"] == "data.archive_file.zip")
+    assert archive["provider_name"] == "registry.terraform.io/hashicorp/archive"
+    assert len(archive["values"]["output_base64sha256"]) == 44 and len(archive["values"]["output_md5"]) == 32
+    function = _planned(plan, "aws_lambda_function.f")["values"]
+    assert function["source_code_hash"] == archive["values"]["output_base64sha256"]
+    assert function["filename"] == "lambda.zip"
+    key = _change(plan, "aws_lightsail_key_pair.k")["change"]
+    assert isinstance(key["after"]["public_key"], str) and "public_key" not in key["after_unknown"]
+    # documented list "defaults" are computed by AWS (the SDK allows no collection defaults): unknown
+    assert "architectures" not in function

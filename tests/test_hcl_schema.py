@@ -177,3 +177,20 @@ def test_missing_docs_is_a_data_error(tmp_path):
 def test_provider_docs_paths_prefers_the_provider_file():
     paths = provider_docs_paths()
     assert len(paths) == 1 and paths[0].name == "terraform-provider-aws-docs.jsonl.gz"
+
+
+@pytest.mark.parametrize("text", [
+    'For HTTP APIs, the route key can be either "$default", or a combination of an HTTP method and path.',
+    "Valid values are: `\"\"`, `aurora-iopt1`. Default: `\"\"` (Aurora DB Clusters).",
+    'The instruction set architecture. Defaults to `["x86_64"]`.',  # computed by AWS: no SDK default
+    "Requires `policy_type = \"StepScaling\"` (default).",
+    "Maximum size of a file. Default is `32,768 KB`.",
+])
+def test_prose_and_collections_are_no_default(text):
+    assert documented_default(text) is NO_DEFAULT
+
+
+def test_dollar_values_are_not_the_word_default():
+    # "`$Default`" is a value; the default is what the sentence after it states
+    text = "Can be version number, `$Latest`, or `$Default`. The default value is `$Default`."
+    assert documented_default(text) == "$Default"

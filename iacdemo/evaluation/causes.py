@@ -4,14 +4,18 @@ The causes, tested in this order:
 
 * `no code`, `does not parse`, `not plannable`: the static check stopped it before any policy ran.
 * `engine error`: the Rego engine could not compile or evaluate the policy.
-* `module`: the code calls registry modules, whose resources cannot be expanded offline.
+* `module`: the code calls registry modules, whose resources cannot be expanded offline, and the
+  policy looks for a resource type the code does not declare itself (one the module may create; a real
+  plan lists it under the module, not under `root_module`, so such a policy fails there too).
 * `unknown until apply`: the policy passes once every value known only after apply is given a
-  placeholder (ids, ARNs, files), or it compares a planned value that is unknown in the plan (an AMI
-  id only a live lookup returns): it fails because of values no plan can know offline.
+  placeholder (ids, ARNs), or it compares a planned value that is unknown in the plan (an AMI id only a
+  live lookup returns): it fails because of values no plan can know offline.
 * `provider default`: the policy reads a planned value the code never sets, which only the provider
-  would fill in (an undocumented default or a computed attribute).
-* `intent not met`: none of the above; for a reference program this is a disagreement between the
-  policy and its own reference (names, values, missing attributes).
+  would fill in (an undocumented default or a computed attribute), and every resource type the policy
+  looks for is declared.
+* `intent not met`: none of the above (a resource type the policy wants is missing, names, values,
+  missing attributes); for a reference program this is a disagreement between the policy and its own
+  reference.
 """
 from __future__ import annotations
 
@@ -31,10 +35,34 @@ CAUSES = (NO_CODE, NO_PARSE, NOT_PLANNABLE, ENGINE_ERROR, MODULE, UNKNOWN_UNTIL_
           INTENT_NOT_MET, REFERENCE_DISAGREEMENT)
 
 _PLANNED_ATTRIBUTE = re.compile(r"\.(?:values|after)\.([a-z_][a-z0-9_]*)")
+_TYPE_LITERAL = re.compile(r'"([a-z][a-z0-9]*_[a-z0-9_]+)"')
 
 
 def uses_modules(config: dict) -> bool:
     return bool(config.get("module"))
+
+
+def declared_types(config: dict) -> set[str]:
+    """Resource and data-source types the configuration declares in its root module."""
+    types: set[str] = set()
+    for key in ("resource", "data"):
+        for entry in config.get(key) or []:
+            if isinstance(entry, dict):
+                types.update(k for k in entry if not k.startswith("__"))
+    return types
+
+
+def missing_types(policy: str, config: dict, schema) -> set[str]:
+    """Resource/data-source types the policy names (as string literals) that the code never declares.
+
+    Only names the docs schema knows count, so reference strings (`"aws_vpc.main.id"`) and other
+    literals are not mistaken for types.
+    """
+    if schema is None:
+        return set()
+    named = {t for t in _TYPE_LITERAL.findall(_without_comments(policy))
+             if schema.get(t, "resource") is not None or schema.get(t, "data") is not None}
+    return named - declared_types(config)
 
 
 def _without_comments(policy: str) -> str:

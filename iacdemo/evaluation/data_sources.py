@@ -3,11 +3,15 @@
 A real plan reads every data source during planning. Offline we can only reproduce the ones that are
 pure functions of their arguments or of the provider configuration: `aws_iam_policy_document` (a JSON
 rendering), `aws_region` and `aws_partition`, plus the zone names of `aws_availability_zones`, which
-follow a fixed naming scheme per region. Everything else a data source exports (AMI ids, account ids)
-stays unknown, exactly like a value known only after apply.
+follow a fixed naming scheme per region. The `archive` provider's `archive_file` zips local files while
+planning, so its checksums are known in a real plan; offline they are computed from a stand-in for the
+files' content (as `file()` is, see `functions.py`). Everything else a data source exports (AMI ids,
+account ids) stays unknown, exactly like a value known only after apply.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from typing import Any
 
@@ -123,7 +127,33 @@ def _availability_zones(values: dict, program: Any, provider_key: str) -> dict:
     return {"names": [n for n in names if n not in excluded], "id": region, "group_names": [region]}
 
 
+_ARCHIVE_SOURCES = ("source_file", "source_dir", "source_content", "source")
+
+
+def _archive_file(values: dict, program: Any, provider_key: str) -> dict:
+    """Checksums of the archive `archive_file` writes during planning, over a stand-in content."""
+    sources = {k: values[k] for k in _ARCHIVE_SOURCES if values.get(k) is not None}
+    output_path = values.get("output_path")
+    if not sources or not isinstance(output_path, str) or contains_unknown(sources):
+        return {}
+    content = ("(archive of " + json.dumps(sources, sort_keys=True, default=str) + ")").encode()
+
+    def digest(name: str) -> bytes:
+        return hashlib.new(name, content).digest()
+
+    return {
+        "id": digest("sha1").hex(),
+        "output_md5": digest("md5").hex(),
+        "output_sha": digest("sha1").hex(),
+        "output_sha256": digest("sha256").hex(),
+        "output_sha512": digest("sha512").hex(),
+        "output_base64sha256": base64.b64encode(digest("sha256")).decode(),
+        "output_base64sha512": base64.b64encode(digest("sha512")).decode(),
+    }
+
+
 _RENDERERS = {
+    "archive_file": _archive_file,
     "aws_availability_zones": _availability_zones,
     "aws_iam_policy_document": _iam_policy_document,
     "aws_region": _region,

@@ -1,8 +1,10 @@
 """Terraform's built-in functions, as far as a plan can know their results offline.
 
-Only what references and model answers commonly use; a function that reads files, the clock or
-randomness (`file`, `timestamp`, `uuid`) returns UNKNOWN, like a value known only after apply, and an
-unlisted function does too rather than failing the whole expression.
+Only what references and model answers commonly use; a function of the clock or of randomness
+(`timestamp`, `uuid`) returns UNKNOWN, like a value known only after apply, and an unlisted function
+does too rather than failing the whole expression. Functions that read files (`file`, `filebase64sha256`,
+`templatefile`) are evaluated by Terraform while planning, so their results are known in any plan that
+succeeds: they return a stand-in for the file's content (see `_file_contents`).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import ipaddress
 import json
 import math
 import re
+import uuid
 from typing import Any, Callable
 
 from iacdemo.evaluation.expressions import UNKNOWN, EvalError, contains_unknown, to_string
@@ -170,6 +173,43 @@ def _sha(algorithm):
     return lambda text: hashlib.new(algorithm, to_string(text).encode()).hexdigest()
 
 
+def _base64_sha(algorithm):
+    return lambda text: base64.b64encode(hashlib.new(algorithm, to_string(text).encode()).digest()).decode()
+
+
+def _file_contents(path) -> str:
+    """A stand-in for the text of the file at `path`.
+
+    Terraform reads files while planning (a missing file fails the plan), so in a plan that succeeds
+    `file(...)` and everything computed from it is a known value, present in `planned_values`. The
+    static harness deems such a program plannable without the file, so the content itself cannot be
+    known here: a stand-in named after the path keeps the value present (as it would be in the real
+    plan) and deterministic, while no policy can mistake it for real content.
+    """
+    if not isinstance(path, str):
+        raise EvalError("a file path must be a string")
+    return f"(contents of file {path})"
+
+
+def _from_file(transform):
+    return lambda path: transform(_file_contents(path))
+
+
+def _templatefile(path, variables=None):
+    if not isinstance(variables, (dict, type(None))):
+        raise EvalError("templatefile takes a map of variables")
+    return f"(template {path} rendered)" if isinstance(path, str) else _file_contents(path)
+
+
+_UUID_NAMESPACES = {"dns": uuid.NAMESPACE_DNS, "url": uuid.NAMESPACE_URL, "oid": uuid.NAMESPACE_OID,
+                    "x500": uuid.NAMESPACE_X500}
+
+
+def _uuidv5(namespace, name):
+    space = _UUID_NAMESPACES.get(namespace) if isinstance(namespace, str) else None
+    return str(uuid.uuid5(space or uuid.UUID(str(namespace)), to_string(name)))
+
+
 def _replace(text, old, new):
     """`replace`: a plain substring, or a regular expression when written as `/.../`."""
     if len(old) > 1 and old.startswith("/") and old.endswith("/"):
@@ -294,13 +334,26 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "sha256": _sha("sha256"),
     "sha512": _sha("sha512"),
     "regex": _regex,
+    "base64sha256": _base64_sha("sha256"),
+    "base64sha512": _base64_sha("sha512"),
+    "uuidv5": _uuidv5,
+    "file": _from_file(lambda text: text),
+    "filebase64": _from_file(lambda text: base64.b64encode(text.encode()).decode()),
+    "filemd5": _from_file(_sha("md5")),
+    "filesha1": _from_file(_sha("sha1")),
+    "filesha256": _from_file(_sha("sha256")),
+    "filesha512": _from_file(_sha("sha512")),
+    "filebase64sha256": _from_file(_base64_sha("sha256")),
+    "filebase64sha512": _from_file(_base64_sha("sha512")),
+    "templatefile": _templatefile,
 }
 
-# Functions whose result depends on the machine, the clock or randomness: unknown at plan time here.
-_UNKNOWABLE = {"file", "filebase64", "filemd5", "filesha1", "filesha256", "filesha512", "filebase64sha256",
-               "fileexists", "fileset", "templatefile", "timestamp", "uuid", "bcrypt", "plantimestamp",
-               "pathexpand", "abspath", "yamlencode", "yamldecode", "base64sha256", "base64sha512",
-               "uuidv5", "timeadd", "formatdate", "textencodebase64", "textdecodebase64", "base64gzip"}
+# Functions whose result depends on the machine, the clock or randomness (`timestamp`, `uuid` and
+# `bcrypt` are unknown in a real plan too; whether a file exists depends on the machine), or that are
+# not emulated: unknown at plan time here.
+_UNKNOWABLE = {"fileexists", "fileset", "timestamp", "uuid", "bcrypt", "plantimestamp",
+               "pathexpand", "abspath", "yamlencode", "yamldecode", "timeadd", "formatdate",
+               "textencodebase64", "textdecodebase64", "base64gzip"}
 
 
 # Functions that keep the known structure around unknown elements: `concat([a], [unknown])` is still a

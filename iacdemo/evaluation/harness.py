@@ -109,12 +109,13 @@ def _check_once(code: str, schema) -> tuple[CheckResult, dict | None]:
 def _failure_cause(task: Task, config: dict, schema, outcome, reference: bool, plan: dict) -> str:
     if outcome.error:
         return causes.ENGINE_ERROR
-    if causes.uses_modules(config):
+    not_declared = causes.missing_types(task.policy, config, schema)
+    if not_declared and causes.uses_modules(config):
         return causes.MODULE
     symbolic = evaluate_policy(task.policy, build_plan(config, schema, symbolic=True))
     if symbolic.passed or causes.reads_unknown_values(task.policy, plan):
         return causes.UNKNOWN_UNTIL_APPLY
-    if causes.unset_provider_attributes(task.policy, config, schema):
+    if not not_declared and causes.unset_provider_attributes(task.policy, config, schema):
         return causes.PROVIDER_DEFAULT
     return causes.REFERENCE_DISAGREEMENT if reference else causes.INTENT_NOT_MET
 

@@ -28,7 +28,7 @@ from iacdemo.corpus.sources import Doc, provider_pages
 from iacdemo.errors import DataError
 from iacdemo.settings import Settings, get_settings
 
-SCHEMA_VERSION = 7  # bump when the page reader changes, so stale caches are rebuilt
+SCHEMA_VERSION = 9  # bump when the page reader changes, so stale caches are rebuilt
 PROVIDER_DOCS_FILE = "terraform-provider-aws-docs.jsonl.gz"
 
 RESOURCE = "resource"
@@ -165,9 +165,9 @@ _BOLD_LINE = re.compile(r"^\*\*([^*]+)\*\*:?\s*$")
 _PAREN = re.compile(r"^\s*[-–:]?\s*\(([^)]*)\)")
 # A documented default: "Defaults to `x`", "Default is 1.", "Default value is `x`", "(Default: `x`)",
 # "The default for this attribute is 0,", "Defaults false.", 'Defaults to "Managed by Terraform".' or
-# "`x` (the default)". "default" written as a value (`default`, `default_tags`) or in "AWS-default" is
-# not the word; numbers followed by "%" or by a decimal part are not defaults we can type.
-_DEFAULT = re.compile(r"(?<![`\w-])defaults?(?:\s+values?)?(?:\s+for\s+this\s+(?:attribute|argument|parameter|field))?"
+# "`x` (the default)". "default" written as a value (`default`, `$Default`, `default_tags`) or in
+# "AWS-default" is not the word; numbers followed by "%" or by a decimal part are not defaults we can type.
+_DEFAULT = re.compile(r"(?<![`\w$-])defaults?(?:\s+values?)?(?:\s+for\s+this\s+(?:attribute|argument|parameter|field))?"
                       r"(?:\s+(?:is|to|of))?(?:\s*[:=])?\s*(?:set\s+to\s+|to\s+)?"
                       r"(?:`([^`]+)`|\"([^\"`]{1,80})\"|(true|false|-?\d+)(?![\w-]|[.,]\d|%))", re.I)
 _LIST_ITEM = re.compile(r"^\s*(?:[*-]|\d+\.)\s")
@@ -308,14 +308,25 @@ def documented_default(text: str) -> Any:
     """
     match = _DEFAULT.search(text)
     if match and match.group(2) is not None:
-        return match.group(2)  # a double-quoted default is a string as written ("Managed by Terraform")
+        quoted = match.group(2)  # a double-quoted default is a string as written ("Managed by Terraform")
+        return NO_DEFAULT if _NOT_A_VALUE.search(quoted) else quoted
     raw = (match.group(1) or match.group(3)) if match else None
     if raw is None:
         after = _VALUE_THEN_DEFAULT.search(text)
         raw = after.group(1) if after else None
-    if raw is None or raw.strip().lower() in {"null", "nil", "[]", "{}", ""} or "<" in raw:
+    if raw is None or raw.strip().lower() in {"null", "nil", "[]", "{}", "", '""', "''"} or "<" in raw:
+        return NO_DEFAULT
+    if _NOT_A_VALUE.search(raw) or raw.strip()[:1] in "[{":
+        # A list or map "default" is one AWS or the provider computes: the SDK allows no schema default
+        # on collections, so a real plan shows the argument unknown until apply, not this value.
         return NO_DEFAULT
     return _literal(raw)
+
+
+# Text caught between quotes or backticks that is prose or an expression, not a value: it starts with
+# punctuation (`", or a combination..."`, "`. (Default:`"), holds an assignment or a placeholder, or is
+# a number with a unit ("32,768 KB").
+_NOT_A_VALUE = re.compile(r"^\s*[.,;:)]|\s=\s|\{[A-Z ]+\}|^\s*-?\d[\d,.]*\s+[A-Za-z]")
 
 
 def _literal(text: str) -> Any:
