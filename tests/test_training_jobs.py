@@ -5,6 +5,7 @@ Kept short (64-token blocks, batch 2, a few steps) so the module runs in about t
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -228,3 +229,26 @@ def test_cli_embeddings_padding_checkpointing_on_a_tied_model(datasets_root, tin
     again = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=WAIT)
     assert again.returncode == 2 and "already holds a run" in again.stderr
     assert read_status(out)["status"] == "finished"
+
+
+def test_cli_precision_bf16_runs_and_is_recorded(datasets_root, tiny_model_dir, tmp_path):
+    """--precision picks the frozen weights' dtype (bf16 here on a CPU: slow, but it must still train)."""
+    import subprocess
+    import sys
+
+    from iacdemo.settings import REPO_ROOT
+
+    out = tmp_path / "bf16"
+    cmd = [sys.executable, "-m", "train.cpt", "--model", str(tiny_model_dir), "--dataset",
+           str(datasets_root / "dynamodb"), "--out", str(out), "--max-steps", "2", "--seq-len", "64",
+           "--batch-size", "2", "--precision", "bf16", "--eval-fraction", "0", "--cpu-threads", "1"]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=WAIT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    status = read_status(out)
+    assert status["status"] == "finished" and status["dtype"] == "bfloat16"
+    assert json.loads((out / "config.json").read_text())["precision"] == "bf16"
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(r["loss"]) for r in rows if "loss" in r)
+    bad = subprocess.run(cmd[:-6] + ["--precision", "fp16"], cwd=REPO_ROOT, capture_output=True, text=True,
+                         timeout=WAIT)
+    assert bad.returncode == 2 and "fp16" in bad.stderr

@@ -112,7 +112,7 @@ def make_optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
 
 
 @torch.no_grad()
-def evaluate(model, blocks, config: TrainConfig, accelerator, pad_id: int) -> float | None:
+def evaluate(model, blocks, config: TrainConfig, accelerator, pad_id: int, dtype: torch.dtype) -> float | None:
     """Token-weighted mean loss on this rank's share of the eval blocks, averaged over all ranks."""
     rank, world = accelerator.process_index, accelerator.num_processes
     per_rank = math.ceil(config.eval_max_batches / world) * config.batch_size
@@ -122,7 +122,7 @@ def evaluate(model, blocks, config: TrainConfig, accelerator, pad_id: int) -> fl
     for i in range(0, len(shard), config.batch_size):
         batch = collate(shard[i:i + config.batch_size], config.seq_len, pad_id)
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-        with autocast(accelerator):
+        with autocast(accelerator, dtype):
             loss = model(**batch).loss
         n = (batch["labels"][:, 1:] != IGNORE).sum()
         totals += torch.stack([loss.float() * n, n.float()])
@@ -131,10 +131,10 @@ def evaluate(model, blocks, config: TrainConfig, accelerator, pad_id: int) -> fl
     return (totals[0] / totals[1]).item() if totals[1] > 0 else None
 
 
-def autocast(accelerator):
-    """bf16 autocast on CUDA (weights are bf16, trainable ones fp32); plain fp32 elsewhere."""
-    if accelerator.device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def autocast(accelerator, dtype: torch.dtype):
+    """bf16 autocast when the frozen weights are bf16 (trainable ones stay fp32); plain fp32 otherwise."""
+    if dtype == torch.bfloat16:
+        return torch.autocast(accelerator.device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -239,7 +239,8 @@ def train(config: TrainConfig, accelerator, run_dir: Path, log: logging.Logger) 
     data = build_training_data(config, tokenizer, settings, log=log.warning)
     log.info("Data: %s", json.dumps(data.stats))
     device = str(accelerator.device) if accelerator.device.type == "cuda" else accelerator.device.type
-    loaded = load_model(config.model, settings, device=device)
+    dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}.get(config.precision)  # None = the device's default
+    loaded = load_model(config.model, settings, device=device, dtype=dtype)
     model = loaded.model
     log.info("Model %s on %s (%s), %d ranks", config.model, accelerator.device, loaded.dtype, world)
 
@@ -289,7 +290,7 @@ def train(config: TrainConfig, accelerator, run_dir: Path, log: logging.Logger) 
         return elapsed_before + time.perf_counter() - started
 
     if data.eval_blocks and step == 0:
-        eval_loss = evaluate(unwrapped, data.eval_blocks, config, accelerator, pad_id)
+        eval_loss = evaluate(unwrapped, data.eval_blocks, config, accelerator, pad_id, loaded.dtype)
         if is_main and eval_loss is not None:
             runs.append_metrics(run_dir, {"step": 0, "eval_loss": eval_loss, "elapsed_s": round(elapsed(), 2)})
             log.info("step 0 eval_loss %.4f", eval_loss)
@@ -311,7 +312,8 @@ def train(config: TrainConfig, accelerator, run_dir: Path, log: logging.Logger) 
             batch = batch_at(data.train_blocks, order, step * config.grad_accum + micro, config.seq_len, pad_id)
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             last_micro = micro == config.grad_accum - 1
-            with (contextlib.nullcontext() if last_micro else accelerator.no_sync(model)), autocast(accelerator):
+            sync = contextlib.nullcontext() if last_micro else accelerator.no_sync(model)
+            with sync, autocast(accelerator, loaded.dtype):
                 loss = model(**batch).loss / config.grad_accum
             accelerator.backward(loss)
             step_loss += loss.detach().float()
@@ -337,8 +339,10 @@ def train(config: TrainConfig, accelerator, run_dir: Path, log: logging.Logger) 
                    "grad_norm": round(float(grad_norm), 5), "tokens_per_s": round(tokens / max(seconds, 1e-9), 1),
                    "tokens": tokens_seen, "epoch": round(order.epoch_at(step * config.grad_accum), 4),
                    "elapsed_s": round(elapsed(), 2)}
+            if accelerator.device.type == "cuda":  # peak since the start: what a bigger batch would have to fit in
+                row["gpu_peak_gib"] = round(torch.cuda.max_memory_allocated(accelerator.device) / 2**30, 2)
             if data.eval_blocks and ((config.eval_every and step % config.eval_every == 0) or step == steps):
-                row["eval_loss"] = evaluate(unwrapped, data.eval_blocks, config, accelerator, pad_id)
+                row["eval_loss"] = evaluate(unwrapped, data.eval_blocks, config, accelerator, pad_id, loaded.dtype)
             if is_main:
                 runs.append_metrics(run_dir, row)
                 runs.write_status(run_dir, step=step, last_loss=row["loss"], elapsed_s=row["elapsed_s"],

@@ -9,7 +9,6 @@ the same columns one after another; the benchmark compares the two.
 from __future__ import annotations
 
 import copy
-import math
 import random
 import threading
 import time
@@ -24,6 +23,7 @@ from iacdemo.errors import ConfigError, IacdemoError, ModelError
 from iacdemo.generation.prompts import PreparedPrompt, prepare_chat_prompt, prepare_raw_prompt, prompt_token_budget
 from iacdemo.generation.session import BASE, ModelSession
 from iacdemo.generation.streamer import BatchTextStreamer, StopOnEvent
+from iacdemo.number_input import parse_number
 from iacdemo.settings import Settings, get_settings
 
 WAITING_TEXT = "⏳ Waiting for another generation on this model to finish…"
@@ -49,24 +49,6 @@ def default_columns(adapter: str | None, rag: bool = False) -> list[Column]:
 
 
 # -- generation settings -----------------------------------------------------------------------------
-
-def _number(name: str, value: Any, default: float, integer: bool = False) -> float | int:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return default
-    if isinstance(value, bool):
-        raise ConfigError(f"{name} must be a number, got {value!r}.")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number, got {value!r}.") from None
-    if not math.isfinite(number):
-        raise ConfigError(f"{name} must be a finite number, got {value!r}.")
-    if integer:
-        if number != int(number):
-            raise ConfigError(f"{name} must be a whole number, got {value!r}.")
-        return int(number)
-    return number
-
 
 @dataclass(frozen=True)
 class GenSettings:
@@ -109,13 +91,12 @@ class GenSettings:
                   settings: Settings | None = None) -> "GenSettings":
         """Build from UI widgets (numbers or strings; blank means default; blank seed means random)."""
         d = cls()
-        blank_seed = seed is None or (isinstance(seed, str) and not seed.strip())
-        return cls(
-            temperature=float(_number("Temperature", temperature, d.temperature)),
-            top_p=float(_number("Top-p", top_p, d.top_p)),
-            max_new_tokens=int(_number("Max new tokens", max_new_tokens, d.max_new_tokens, integer=True)),
-            repetition_penalty=float(_number("Repetition penalty", repetition_penalty, d.repetition_penalty)),
-            seed=None if blank_seed else int(_number("Seed", seed, 0, integer=True)),
+        return cls(  # ranges are checked once, by validated(), for forms and code alike
+            temperature=parse_number("Temperature", temperature, default=d.temperature),
+            top_p=parse_number("Top-p", top_p, default=d.top_p),
+            max_new_tokens=parse_number("Max new tokens", max_new_tokens, integer=True, default=d.max_new_tokens),
+            repetition_penalty=parse_number("Repetition penalty", repetition_penalty, default=d.repetition_penalty),
+            seed=parse_number("Seed", seed, integer=True, default=None),
         ).validated(settings)
 
     def generation_config(self, session: ModelSession) -> Any:

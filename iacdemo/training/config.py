@@ -10,18 +10,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from iacdemo.errors import ConfigError
+from iacdemo.number_input import is_blank, parse_number
 from iacdemo.settings import EMBEDDED_DEFAULT_MODEL, Settings, get_settings
 
 DEFAULT_TARGET_MODULES = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
 SCHEDULERS = ("cosine", "linear", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "bf16", "fp32")
 GROUPS = ("Data", "Model", "LoRA", "Optimization", "Schedule", "Evaluation & saving", "Run")
 
 
@@ -51,6 +52,9 @@ class TrainConfig:
                     "Model", "Base model")
     device: str = _f("auto", "Device: auto picks CUDA, then MPS, then CPU (bf16 on CUDA, fp32 elsewhere).",
                      "Model", "Device", choices=DEVICES, advanced=True)
+    precision: str = _f("auto", "Weights and compute: auto = bf16 on CUDA, fp32 elsewhere; fp32 also runs on GPUs "
+                        "without bf16 (slower, twice the memory); bf16 on a CPU is many times slower.",
+                        "Model", "Precision", choices=PRECISIONS, advanced=True)
     cpu_threads: int = _f(0, "CPU threads for torch (0 = torch's default). On a small shared CPU 1 can be several "
                           "times faster than oversubscribed threads.", "Model", "CPU threads", min=0, max=1024,
                           advanced=True)
@@ -116,16 +120,11 @@ class TrainConfig:
         """Raise ConfigError naming the first bad setting; return self so calls can be chained."""
         for spec in field_specs():
             value = getattr(self, spec["name"])
-            label = f"{spec['label']} ({spec['name']})"
+            label = _label(spec)
             if spec["type"] in ("int", "float"):
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-                    raise ConfigError(f"{label}: {value!r} is not a number.")
-                if spec["type"] == "int" and int(value) != value:
-                    raise ConfigError(f"{label}: {value!r} must be a whole number.")
-                if spec["min"] is not None and value < spec["min"]:
-                    raise ConfigError(f"{label}: {value} is below the minimum {spec['min']}.")
-                if spec["max"] is not None and value > spec["max"]:
-                    raise ConfigError(f"{label}: {value} is above the maximum {spec['max']}.")
+                _parse_number_field(value, spec)
+                if isinstance(value, str):  # "3e-4" in a hand-edited config.json: a number, but stored as text
+                    raise ConfigError(f"{label} must be a number, not the text {value!r}.")
             if spec["choices"] and value not in spec["choices"]:
                 raise ConfigError(f"{label}: {value!r} is not one of {', '.join(spec['choices'])}.")
         if not self.dataset.strip():
@@ -302,15 +301,12 @@ def _format_value(value: Any) -> str:
 
 def _coerce(raw: Any, spec: dict[str, Any]) -> Any:
     """Turn a form value into the field's type, or raise ConfigError naming the field."""
-    label = f"{spec['label']} ({spec['name']})"
     kind = spec["type"]
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        if kind == "str":
-            return ""
-        if kind == "bool":
-            return False
-        raise ConfigError(f"{label}: a value is required.")
+    if kind == "str":
+        return "" if is_blank(raw) else str(raw).strip()
     if kind == "bool":
+        if is_blank(raw):
+            return False
         if isinstance(raw, bool):
             return raw
         text = str(raw).strip().lower()
@@ -318,19 +314,15 @@ def _coerce(raw: Any, spec: dict[str, Any]) -> Any:
             return True
         if text in {"0", "false", "no", "off"}:
             return False
-        raise ConfigError(f"{label}: {raw!r} is not true or false.")
-    if kind == "str":
-        return str(raw).strip()
-    if isinstance(raw, bool):
-        raise ConfigError(f"{label}: {raw!r} is not a number.")
-    try:
-        number = float(str(raw).strip()) if not isinstance(raw, (int, float)) else raw
-    except ValueError:
-        raise ConfigError(f"{label}: {raw!r} is not a number.") from None
-    if isinstance(number, float) and (math.isnan(number) or math.isinf(number)):
-        raise ConfigError(f"{label}: {raw!r} is not a finite number.")
-    if kind == "int":
-        if int(number) != number:
-            raise ConfigError(f"{label}: {raw!r} must be a whole number.")
-        return int(number)
-    return float(number)
+        raise ConfigError(f"{_label(spec)}: {raw!r} is not true or false.")
+    return _parse_number_field(raw, spec)
+
+
+def _label(spec: dict[str, Any]) -> str:
+    """The form label with the CLI/config name, so either kind of user finds the setting."""
+    return f"{spec['label']} ({spec['name']})"
+
+
+def _parse_number_field(value: Any, spec: dict[str, Any]) -> int | float:
+    """One numeric setting checked against its bounds; shared by the form and validate() (CLI, config.json)."""
+    return parse_number(_label(spec), value, low=spec["min"], high=spec["max"], integer=spec["type"] == "int")

@@ -5,8 +5,6 @@ plot; reading, cleaning, segmenting and counting live in `iacdemo.corpus`.
 """
 from __future__ import annotations
 
-import math
-
 from pathlib import Path
 from typing import Sequence
 
@@ -15,7 +13,8 @@ import pandas as pd
 
 from iacdemo.corpus.build import CorpusResult, build_corpus, load_corpus
 from iacdemo.corpus.catalog import NO_SERVICE, list_corpora, list_source_files, service_counts
-from iacdemo.errors import ConfigError, DataError
+from iacdemo.errors import DataError
+from iacdemo.number_input import parse_number
 from iacdemo.safe_paths import check_name, resolve_inside
 from iacdemo.settings import Settings
 from iacdemo.ui.feedback import error_box, hide_error, show_error
@@ -72,15 +71,8 @@ def dataset_dir(name: str | None, settings: Settings) -> Path:
 
 
 def parse_seq_len(value) -> int:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"Sequence length must be a number, got {value!r}.") from None
-    if not math.isfinite(number):
-        raise ConfigError(f"Sequence length must be a finite number, got {value!r}.")
-    if number != int(number):
-        raise ConfigError(f"Sequence length must be a whole number of tokens, got {value!r}.")
-    return int(number)
+    """Tokens per segment from the form; its range is `build_corpus`'s to check, for the CLI as well."""
+    return parse_number("Sequence length (tokens)", value, integer=True)
 
 
 # ---- the build -----------------------------------------------------------------------------------------

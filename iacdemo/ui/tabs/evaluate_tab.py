@@ -7,8 +7,6 @@ run's adapter attached, so evaluating never loads a second model.
 """
 from __future__ import annotations
 
-import math
-
 import threading
 from typing import Any, Sequence
 
@@ -19,6 +17,7 @@ from iacdemo.evaluation.answers import DEFAULT_MAX_NEW_TOKENS, System, eval_gen_
 from iacdemo.evaluation.comparison import (Comparison, evaluate_reference, evaluate_systems, list_comparisons,
                                            load_comparison, save_comparison)
 from iacdemo.evaluation.tasks import Task, load_tasks, select_tasks
+from iacdemo.number_input import parse_number
 from iacdemo.settings import Settings
 from iacdemo.ui import evaluate_views as views
 from iacdemo.ui.feedback import error_box, hide_error, show_error
@@ -60,23 +59,12 @@ def systems_from_form(picked: Sequence[str] | None, adapter: str | None) -> list
     return systems
 
 
-def _whole(name: str, value: Any, low: int, high: int | None = None) -> int:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number, got {value!r}.") from None
-    if not math.isfinite(number) or number != int(number) or number < low or (high is not None and number > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ConfigError(f"{name} must be a whole number {bound}, got {value!r}.")
-    return int(number)
-
-
 def tasks_from_form(ctx: AppContext, difficulties: Sequence[Any] | None, count: Any) -> list[Task]:
     """The first `count` tasks (0 = all) of the picked difficulty levels."""
     levels = [int(level) for level in difficulties or []]
     if not levels:
         raise ConfigError("Pick at least one difficulty level.")
-    limit = _whole("Number of tasks", count if count not in (None, "") else 0, 0)
+    limit = parse_number("Number of tasks", count, low=0, integer=True, default=0)
     tasks = ctx.service("iac-eval-tasks", lambda: load_tasks(settings=ctx.settings))
     chosen = select_tasks(tasks, levels, limit or None)
     if not chosen:
@@ -94,9 +82,10 @@ def run_generation(ctx: AppContext, picked: Sequence[str] | None, adapter: str |
     """Validate the form, generate and score, save; the Comparison."""
     systems = systems_from_form(picked, adapter)
     tasks = tasks_from_form(ctx, difficulties, count)
-    n_samples = _whole("Samples per task", samples, 1, MAX_SAMPLES)
+    n_samples = parse_number("Samples per task", samples, low=1, high=MAX_SAMPLES, integer=True)
     cap = ctx.settings.max_new_tokens_cap
-    gen = eval_gen_settings(n_samples, _whole("Max new tokens", max_new_tokens, 1, cap), settings=ctx.settings)
+    tokens = parse_number("Max new tokens", max_new_tokens, low=1, high=cap, integer=True)
+    gen = eval_gen_settings(n_samples, tokens, settings=ctx.settings)
     comparison = evaluate_systems(tasks, systems, model_id=ctx.model_id,
                                   session_provider=lambda: ctx.model_session(progress), samples=n_samples,
                                   gen=gen, settings=ctx.settings, progress=progress, stop_event=stop_event,
