@@ -156,6 +156,20 @@ def test_adapter_choices_list_runs_with_an_adapter(settings, tmp_path):
         views.find_run("still-queued", local)
 
 
+def test_refreshing_the_adapter_list_keeps_the_visitors_pick(settings, tmp_path):
+    """A tab-select refresh must not answer with the old value: it would undo a pick made meanwhile."""
+    import shutil
+
+    local = settings.with_overrides(runs_dir=tmp_path / "runs")
+    _run(tmp_path / "runs", "tuned")
+    choices, value = views.refreshed_adapter_choices("none", local)
+    assert [v for _, v in choices] == ["none", "tuned"] and value is None
+    assert views.refreshed_adapter_choices("tuned", local)[1] is None
+    shutil.rmtree(tmp_path / "runs" / "tuned")  # the picked run was deleted: fall back to the default
+    choices, value = views.refreshed_adapter_choices("tuned", local)
+    assert value == "none" and [v for _, v in choices] == ["none"]
+
+
 # ---- recordings -----------------------------------------------------------------------------------------------
 def test_recordings_save_list_and_refuse_other_paths(settings, tmp_path):
     local = settings.with_overrides(cache_dir=tmp_path / "cache")

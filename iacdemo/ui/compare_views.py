@@ -52,6 +52,18 @@ def default_adapter_choice(settings: Settings) -> str:
     return choices[1][1] if len(choices) > 1 else NO_ADAPTER
 
 
+def refreshed_adapter_choices(current: str | None, settings: Settings) -> tuple[list[tuple[str, str]], str | None]:
+    """The current runs' choices, and a new value only when the visitor's choice has gone (run deleted).
+
+    A refresh fires on tab select; returning the visitor's old value would undo a pick they made while
+    the refresh was in flight, so an unchanged choice comes back as None (= keep what is selected).
+    """
+    choices = adapter_choices(settings)
+    if current in [value for _, value in choices]:
+        return choices, None
+    return choices, (choices[1][1] if len(choices) > 1 else NO_ADAPTER)
+
+
 def find_run(choice: str | None, settings: Settings):
     """The RunInfo for an adapter choice; None for "none". ConfigError/ModelError say what is wrong."""
     from iacdemo.training.runs import list_runs, validate_run_name

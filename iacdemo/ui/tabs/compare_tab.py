@@ -22,7 +22,8 @@ from iacdemo.ui.compare_views import (MAX_PANES, NO_ADAPTER, PENDING_CHECK_HTML,
                                       adapter_choices, attach_run_adapter, button_label, check_answers,
                                       check_html, column_notes, default_adapter_choice, describe_recording,
                                       general_notes, load_recording, pane_messages, recording_choices,
-                                      recording_settings, save_recording, start_comparison, stats_line)
+                                      recording_settings, refreshed_adapter_choices, save_recording,
+                                      start_comparison, stats_line)
 from iacdemo.ui.feedback import error_box, hide_error, show_error
 from iacdemo.ui.presentation import HIDE_IN_PRESENT, PRESENT_ONLY
 from iacdemo.ui.state import AppContext
@@ -273,10 +274,9 @@ def build(ctx: AppContext) -> None:
                 gr.update(choices=recording_choices(settings), value=str(path)))
 
     def refresh_adapters(current):
-        choices = adapter_choices(settings)
-        values = [v for _, v in choices]
-        value = current if current in values else default_adapter_choice(settings)
-        return gr.update(choices=choices, value=value), gr.update(choices=recording_choices(settings))
+        choices, value = refreshed_adapter_choices(current, settings)
+        adapter_update = gr.update(choices=choices) if value is None else gr.update(choices=choices, value=value)
+        return adapter_update, gr.update(choices=recording_choices(settings))
 
     send_inputs = [message, system, adapter, rag, temperature, top_p, max_tokens, repetition, seed, conversation]
     send_args = dict(fn=on_send, inputs=send_inputs, outputs=outputs, concurrency_limit=4,

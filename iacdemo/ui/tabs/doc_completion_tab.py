@@ -17,8 +17,8 @@ from iacdemo.generation.presets import load_presets
 from iacdemo.generation.side_by_side import GenSettings, default_columns, stream_side_by_side
 from iacdemo.ui.compare_views import (StopSwitches, TrainingPages, adapter_choices, attach_run_adapter,
                                       corpus_pages, default_adapter_choice, default_page, doc_output_html,
-                                      find_run, page_choices, page_text, perplexity_html, stats_line,
-                                      training_pages)
+                                      find_run, page_choices, page_text, perplexity_html,
+                                      refreshed_adapter_choices, stats_line, training_pages)
 from iacdemo.ui.feedback import error_box, hide_error, show_error
 from iacdemo.ui.presentation import HIDE_IN_PRESENT
 from iacdemo.ui.state import AppContext
@@ -178,10 +178,8 @@ def build(ctx: AppContext) -> None:
         return hide_error(), perplexity_html(scores, labels, path, split_for(adapter_choice, ctx), tokens)
 
     def refresh(current):
-        choices = adapter_choices(settings)
-        values = [v for _, v in choices]
-        value = current if current in values else default_adapter_choice(settings)
-        return gr.update(choices=choices, value=value)
+        choices, value = refreshed_adapter_choices(current, settings)
+        return gr.update(choices=choices) if value is None else gr.update(choices=choices, value=value)
 
     generate_btn.click(on_generate, inputs=[prompt, adapter, max_tokens, temperature, repetition, seed],
                        outputs=[errors, status, *columns, *titles, *outputs_html], concurrency_limit=4,
