@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
         "model": args.model or get_settings().default_model,
         "adapter": adapter_kind,
-        "kernels": "plain" if args.plain_kernels else "ModelSession CPU decoding kernels",
+        "kernels": "plain" if args.plain_kernels else "ModelSession decoding kernels",
         "throughput": throughput,
         "memory": memory,
     }
