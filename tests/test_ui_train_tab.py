@@ -215,11 +215,28 @@ def test_start_streams_to_a_finished_run_with_points_from_step_one(ctx, finished
     assert list(train.step) == [1, 2, 3, 4]
     assert (frame.series == views.EVAL_SERIES).any()
     assert "finished" in views.stats_html(final) and 'aria-valuenow="100.0"' in views.progress_html(final)
+    assert final.gpu_peak_gib is None and "GPU peak" not in views.stats_html(final)  # a CPU run has none
     table = views.runs_frame(runs.list_runs(ctx.settings))
     row = table[table.run == name].iloc[0]
     assert row.status == "finished" and row.steps == "4/4" and row["final loss"] and row.adapter.endswith("adapter")
     assert (name and f"{name} · finished" in [label.split(" · loss")[0]
                                               for label, _ in views.run_choices(runs.list_runs(ctx.settings))])
+
+
+def test_a_cuda_runs_peak_memory_is_shown(ctx):
+    """train.cpt adds `gpu_peak_gib` to each metrics row on CUDA (no GPU here: the row is written as it would be)."""
+    run_dir = ctx.settings.runs_dir / "tab-gpu-metrics"
+    run_dir.mkdir(parents=True)
+    try:
+        runs.write_status(run_dir, status="finished", step=2, total_steps=2, device="cuda:0", dtype="bfloat16")
+        for step in (1, 2):
+            runs.append_metrics(run_dir, {"step": step, "loss": 2.0 / step, "tokens_per_s": 19000.0,
+                                          "elapsed_s": 0.2 * step, "gpu_peak_gib": 23.79})
+        snap = train_tab.get_runner(ctx).poll("tab-gpu-metrics")
+        assert snap.gpu_peak_gib == 23.79
+        assert '<b>GPU peak</b> 23.8 GiB' in views.stats_html(snap)
+    finally:
+        runs.delete_run("tab-gpu-metrics", ctx.settings)
 
 
 def test_second_job_stop_and_delete(ctx, form, finished_run):

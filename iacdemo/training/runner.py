@@ -49,6 +49,7 @@ class JobSnapshot:
     log_tail: str = ""
     error: str | None = None
     adapter_path: str | None = None
+    gpu_peak_gib: float | None = None  # CUDA runs only: the number that says whether a bigger batch fits
 
     def summary(self) -> str:
         """One status line: "running · step 12/55 · loss 2.310 · 105 tok/s · ETA 3m10s"."""
@@ -275,7 +276,8 @@ class JobRunner:
             elapsed_s=train[-1]["elapsed_s"] if train else None,
             loss=train[-1]["loss"] if train else None, eval_loss=evals[-1]["eval_loss"] if evals else None,
             metrics=rows, log_tail=log, error=status.get("error"),
-            adapter_path=str(adapter) if (adapter / "adapter_config.json").exists() else None)
+            adapter_path=str(adapter) if (adapter / "adapter_config.json").exists() else None,
+            gpu_peak_gib=train[-1].get("gpu_peak_gib") if train else None)
 
     def wait(self, run_name: str, timeout: float = 600.0, interval: float = 0.5) -> JobSnapshot:
         """Block until the job leaves queued/running (or `timeout` passes); for scripts and tests."""

@@ -202,6 +202,8 @@ def stats_html(snap: JobSnapshot | None) -> str:
              ("tokens/s", f"{snap.tokens_per_s:,.0f}" if snap.tokens_per_s else "–"),
              ("ETA", format_seconds(snap.eta_s) if snap.running and snap.eta_s is not None else "–"),
              ("elapsed", format_seconds(snap.elapsed_s) if snap.elapsed_s is not None else "–")]
+    if snap.gpu_peak_gib is not None:
+        cells.append(("GPU peak", f"{snap.gpu_peak_gib:.1f} GiB"))
     parts = [f'<span class="train-stat" data-stat="{html.escape(k)}"><b>{html.escape(k)}</b> '
              f'{html.escape(str(v))}</span>' for k, v in cells]
     if snap.error:
