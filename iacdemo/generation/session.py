@@ -446,8 +446,12 @@ def _masked_mixed_forward(layer: Any, peft_forward: Any):
         key = tuple(adapter_names)
         for name in names:
             a, b = layer.lora_A[name].weight, layer.lora_B[name].weight
-            delta = F.linear(F.linear(x.to(a.dtype), a), b).to(result.dtype)
-            result = torch.addcmul(result, delta, _row_scale(key, name, float(layer.scaling[name]), result))
+            delta = F.linear(F.linear(x.to(a.dtype), a), b)
+            if delta.dtype == result.dtype:
+                result = torch.addcmul(result, delta, _row_scale(key, name, float(layer.scaling[name]), result))
+            else:  # bf16 base, fp32 adapter: add in fp32 and round once, as peft's single-adapter forward does
+                scale = _row_scale(key, name, float(layer.scaling[name]), delta)
+                result = torch.addcmul(result.to(delta.dtype), delta, scale).to(result.dtype)
         return result
 
     return forward
