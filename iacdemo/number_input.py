@@ -44,7 +44,7 @@ def parse_number(label: str, value: Any, *, low: float | None = None, high: floa
     number = _to_number(value)
     if number is None:
         # "must be a number" first whatever the field: that is the one thing to fix.
-        wanted = "a number" if expected == "a number" else f"a number ({expected})"
+        wanted = expected if expected.startswith("a number") else f"a number ({expected})"
         raise refuse("is a yes/no value, not a number" if isinstance(value, bool) else "is not a number", wanted)
     if isinstance(number, float) and not math.isfinite(number):  # ints are always finite (and may not fit a float)
         raise refuse("is not a finite number")
