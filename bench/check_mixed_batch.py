@@ -72,9 +72,6 @@ def compare(model_dir: str, adapter_dir: Path, device: str, dtype_name: str) -> 
         rows[label] = row
     result = {"device": str(session.device), "dtype": dtype_name, "tokens": ids.shape[1], "patched_layers": patched,
               "adapter_effect_max_abs": effect, "rows": rows, "ok": ok}
-    del session
-    if device.startswith("cuda"):
-        torch.cuda.empty_cache()
     return result
 
 
@@ -107,7 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         make_synthetic_adapter(model_dir, adapter)
     report = {"machine": torch.cuda.get_device_name(0) if device == "cuda" else "CPU", "torch": torch.__version__,
               "model": args.model or model_dir, "adapter": str(args.adapter or "synthetic r=16"),
-              "results": [compare(model_dir, adapter, device, d.strip()) for d in args.dtypes.split(",")]}
+              "results": []}
+    for dtype_name in args.dtypes.split(","):
+        report["results"].append(compare(model_dir, adapter, device, dtype_name.strip()))
+        if device == "cuda":
+            torch.cuda.empty_cache()  # the session of that dtype is gone: give its memory back
     for r in report["results"]:
         print(f"{r['device']} {r['dtype']}: adapter moves logits by up to {r['adapter_effect_max_abs']:.4g}; "
               + "; ".join(f"{k} row error ours {v['ours_max_abs_error']:.3g} / peft {v['peft_max_abs_error']:.3g}, "

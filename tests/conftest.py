@@ -38,3 +38,20 @@ def tiny_model_dir(tmp_path_factory, loaded_model) -> Path:
     AutoModelForCausalLM.from_config(cfg).save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def schema(settings):
+    """The provider-docs schema (built once into the cache, then loaded). Modules that must build it
+    themselves (to time it, or into a fresh cache) define their own `schema` fixture."""
+    from iacdemo.hcl.schema import load_schema
+
+    return load_schema(settings)
+
+
+@pytest.fixture(scope="session")
+def tasks(settings):
+    """The 344 IaC-Eval dev tasks in CSV order: `tasks[i].id == i`."""
+    from iacdemo.evaluation.tasks import load_tasks
+
+    return load_tasks(settings=settings)

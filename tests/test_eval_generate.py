@@ -22,7 +22,6 @@ from iacdemo.evaluation.answers import (AnswerCache, System, adapter_fingerprint
 from iacdemo.evaluation.comparison import (evaluate_reference, evaluate_systems, list_comparisons,
                                            load_comparison, save_comparison)
 from iacdemo.evaluation.prompts import IACEVAL_SYSTEM_PROMPT, task_messages
-from iacdemo.evaluation.tasks import load_tasks
 from iacdemo.settings import REPO_ROOT
 from tests.ui_support import linked_cache_dir
 
@@ -40,11 +39,6 @@ def _eval_cache(target: Path, settings) -> Path:
 @pytest.fixture(scope="module")
 def eval_settings(settings, tmp_path_factory):
     return settings.with_overrides(cache_dir=_eval_cache(tmp_path_factory.mktemp("eval-cache"), settings))
-
-
-@pytest.fixture(scope="module")
-def tasks(settings):
-    return load_tasks(settings=settings)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from iacdemo.evaluation.broken_variants import (
     run_broken_variants,
 )
 from iacdemo.evaluation.harness import _check_once, run_reference, score_answer
-from iacdemo.evaluation.tasks import load_tasks
 from iacdemo.hcl.check import check_hcl
 
 # Measured: 261 of 344 (75.9%). Each remaining failure was checked against what a real plan would show,
@@ -23,18 +22,6 @@ from iacdemo.hcl.check import check_hcl
 FIDELITY_FLOOR = 0.758
 REFERENCE_CAUSES = {causes.MODULE, causes.UNKNOWN_UNTIL_APPLY, causes.PROVIDER_DEFAULT,
                     causes.REFERENCE_DISAGREEMENT, causes.ENGINE_ERROR}
-
-
-@pytest.fixture(scope="module")
-def tasks(settings):
-    return load_tasks(settings=settings)
-
-
-@pytest.fixture(scope="module")
-def schema(settings):
-    from iacdemo.hcl.schema import load_schema
-
-    return load_schema(settings)
 
 
 @pytest.fixture(scope="module")

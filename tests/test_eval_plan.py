@@ -3,23 +3,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from iacdemo.evaluation.plan import plan_for_code, planned_value
 from iacdemo.evaluation.provider_facts import attributes_as_blocks
-from iacdemo.evaluation.tasks import load_tasks
-
-
-@pytest.fixture(scope="module")
-def tasks(settings):
-    return {t.id: t for t in load_tasks(settings=settings)}
-
-
-@pytest.fixture(scope="module")
-def schema(settings):
-    from iacdemo.hcl.schema import load_schema
-
-    return load_schema(settings)
 
 
 def _config(plan, address):
@@ -59,7 +45,7 @@ def test_reference_planned_values(tasks, schema):
 
 
 def test_jsonencode_and_heredoc_policies_are_rendered(tasks, schema):
-    with_json = next(t for t in tasks.values() if "jsonencode" in t.reference and "aws_iam_role" in t.reference)
+    with_json = next(t for t in tasks if "jsonencode" in t.reference and "aws_iam_role" in t.reference)
     plan = plan_for_code(with_json.reference, schema)
     role = next(r for r in plan["resource_changes"] if r["type"] == "aws_iam_role")
     document = json.loads(role["change"]["after"]["assume_role_policy"])

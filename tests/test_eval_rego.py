@@ -1,23 +1,9 @@
 """Real dev-split policies through regorus (v0 and v1), scored like the official harness."""
 from __future__ import annotations
 
-import pytest
 
 from iacdemo.evaluation.plan import plan_for_code
 from iacdemo.evaluation.rego import evaluate_policy, hoist_some_declarations, iter_leaves, uses_rego_v1
-from iacdemo.evaluation.tasks import load_tasks
-
-
-@pytest.fixture(scope="module")
-def tasks(settings):
-    return {t.id: t for t in load_tasks(settings=settings)}
-
-
-@pytest.fixture(scope="module")
-def schema(settings):
-    from iacdemo.hcl.schema import load_schema
-
-    return load_schema(settings)
 
 
 def test_v0_policy_passes_its_reference_and_names_the_rules_a_wrong_plan_breaks(tasks, schema):
@@ -33,7 +19,7 @@ def test_v0_policy_passes_its_reference_and_names_the_rules_a_wrong_plan_breaks(
 
 
 def test_v1_policy(tasks, schema):
-    v1 = [t for t in tasks.values() if uses_rego_v1(t.policy)]
+    v1 = [t for t in tasks if uses_rego_v1(t.policy)]
     assert len(v1) >= 20
     task = v1[0]
     outcome = evaluate_policy(task.policy, plan_for_code(task.reference, schema))
@@ -46,7 +32,7 @@ def test_v1_policy(tasks, schema):
 def test_all_dev_policies_compile_and_evaluate(tasks):
     empty_plan = {"configuration": {"root_module": {"resources": []}, "provider_config": {}},
                   "resource_changes": [], "planned_values": {"root_module": {"resources": []}}}
-    errors = [t.id for t in tasks.values() if evaluate_policy(t.policy, empty_plan).error]
+    errors = [t.id for t in tasks if evaluate_policy(t.policy, empty_plan).error]
     assert errors == []
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -129,13 +128,6 @@ def _hostile_answer(marker: Path) -> str:
         }}
         ```
         """)
-
-
-@pytest.fixture(scope="module")
-def schema(settings):
-    from iacdemo.hcl.schema import load_schema
-
-    return load_schema(settings)
 
 
 def test_generated_code_is_checked_and_scored_but_never_run(settings, schema, tmp_path):

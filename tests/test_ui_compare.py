@@ -9,7 +9,6 @@ from iacdemo.errors import ConfigError, DataError, ModelError
 from iacdemo.generation.recording import Recorder
 from iacdemo.generation.side_by_side import Column, GenSettings, stream_side_by_side
 from iacdemo.hcl.check import check_answer
-from iacdemo.hcl.schema import load_schema
 from iacdemo.ui import compare_views as views
 
 ORIGINAL_MISTAKE = """Here is the resource:
@@ -27,11 +26,6 @@ resource "aws_dynamodb_contributor_insights" "other" {
 ```
 """
 GOOD = 'resource "aws_dynamodb_contributor_insights" "test" {\n  table_name = "ExampleTableName"\n}\n'
-
-
-@pytest.fixture(scope="module")
-def schema(settings):
-    return load_schema(settings)
 
 
 # ---- checks -------------------------------------------------------------------------------------------------

@@ -156,8 +156,8 @@ def _sample_html(sample: dict, label: str, index: int, of: int) -> str:
     verdict = badge_html("PASS", "ok") if sample.get("passed") else badge_html(
         "FAIL" + (f": {sample['cause']}" if sample.get("cause") else ""), "error")
     head = f"<b>{html.escape(label)}</b>" + (f" · sample {index + 1} of {of}" if of > 1 else "")
-    parts = [f'<div class="eval-sample" style="border:1px solid #cbd5e1;border-radius:8px;padding:8px 10px;'
-             f'margin:8px 0">', f"<div>{head} {verdict}</div>",
+    parts = ['<div class="eval-sample" style="border:1px solid #cbd5e1;border-radius:8px;padding:8px 10px;'
+             'margin:8px 0">', f"<div>{head} {verdict}</div>",
              '<div class="eval-badges">' + "".join(badge_html(t, lvl) for t, lvl in check_badges(sample)) + "</div>"]
     rules = sample.get("failed_rules") or []
     if rules:
