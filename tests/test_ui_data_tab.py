@@ -6,16 +6,14 @@ import pytest
 from iacdemo.errors import ConfigError, DataError
 from iacdemo.ui.state import AppContext
 from iacdemo.ui.tabs import data_tab
-from tests.ui_support import linked_cache_dir
+from tests.ui_support import isolated_settings
 
 ALL_FILES = ["opa-docs.jsonl.gz", "terraform-docs.jsonl.gz", "terraform-provider-aws-docs.jsonl.gz"]
 
 
 @pytest.fixture(scope="module")
 def ctx(settings, tmp_path_factory) -> AppContext:
-    tmp = tmp_path_factory.mktemp("ui-data")
-    local = settings.with_overrides(cache_dir=linked_cache_dir(tmp / "cache", settings), runs_dir=tmp / "runs")
-    return AppContext(local)
+    return AppContext(isolated_settings(settings, tmp_path_factory.mktemp("ui-data")))
 
 
 @pytest.fixture(scope="module")

@@ -9,19 +9,17 @@ from iacdemo.evaluation.comparison import list_comparisons, load_comparison
 from iacdemo.ui import evaluate_views as views
 from iacdemo.ui.state import AppContext
 from iacdemo.ui.tabs import evaluate_tab
-from tests.ui_support import linked_cache_dir
+from tests.ui_support import isolated_settings
 
 
 @pytest.fixture(scope="module")
 def ctx(settings, tiny_model_dir, tmp_path_factory):
     """The app context on the tiny model, with answers and results in a temporary cache."""
-    tmp = tmp_path_factory.mktemp("ui-eval")
-    cache = linked_cache_dir(tmp / "cache", settings)
+    local = isolated_settings(settings, tmp_path_factory.mktemp("ui-eval"), default_model=str(tiny_model_dir))
     schema = settings.cache_dir / "schema"
     if schema.is_dir():
-        (cache / "schema").symlink_to(schema.resolve(), target_is_directory=True)
-    return AppContext(settings.with_overrides(cache_dir=cache, runs_dir=tmp / "runs",
-                                              default_model=str(tiny_model_dir)))
+        (local.cache_dir / "schema").symlink_to(schema.resolve(), target_is_directory=True)
+    return AppContext(local)
 
 
 @pytest.fixture(scope="module")

@@ -17,16 +17,14 @@ from iacdemo.training.config import TrainConfig, field_specs
 from iacdemo.ui import train_views as views
 from iacdemo.ui.state import AppContext
 from iacdemo.ui.tabs import train_tab
-from tests.ui_support import linked_cache_dir
+from tests.ui_support import isolated_settings
 
 WAIT = 300  # generous: the machine is shared
 
 
 @pytest.fixture(scope="module")
 def ctx(settings, tmp_path_factory) -> AppContext:
-    tmp = tmp_path_factory.mktemp("ui-train")
-    local = settings.with_overrides(cache_dir=linked_cache_dir(tmp / "cache", settings), runs_dir=tmp / "runs")
-    return AppContext(local)
+    return AppContext(isolated_settings(settings, tmp_path_factory.mktemp("ui-train")))
 
 
 @pytest.fixture(scope="module")

@@ -17,3 +17,9 @@ def linked_cache_dir(target: Path, settings: Settings) -> Path:
         if not link.exists():
             link.symlink_to(source.resolve(), target_is_directory=True)
     return target
+
+
+def isolated_settings(settings: Settings, tmp: Path, **overrides) -> Settings:
+    """Settings whose runs and cache live under `tmp` (models shared, see `linked_cache_dir`)."""
+    return settings.with_overrides(cache_dir=linked_cache_dir(tmp / "cache", settings), runs_dir=tmp / "runs",
+                                   **overrides)

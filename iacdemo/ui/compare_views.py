@@ -48,7 +48,10 @@ def adapter_choices(settings: Settings) -> list[tuple[str, str]]:
 
 def default_adapter_choice(settings: Settings) -> str:
     """The newest finished run's adapter, so the demo compares something out of the box."""
-    choices = adapter_choices(settings)
+    return _newest(adapter_choices(settings))
+
+
+def _newest(choices: list[tuple[str, str]]) -> str:
     return choices[1][1] if len(choices) > 1 else NO_ADAPTER
 
 
@@ -61,7 +64,7 @@ def refreshed_adapter_choices(current: str | None, settings: Settings) -> tuple[
     choices = adapter_choices(settings)
     if current in [value for _, value in choices]:
         return choices, None
-    return choices, (choices[1][1] if len(choices) > 1 else NO_ADAPTER)
+    return choices, _newest(choices)
 
 
 def find_run(choice: str | None, settings: Settings):
