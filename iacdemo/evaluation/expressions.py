@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping
@@ -41,6 +44,83 @@ UNKNOWN: Any = _Unknown()
 
 class EvalError(Exception):
     """An expression that Terraform itself would reject or that we cannot evaluate."""
+
+
+class LimitError(EvalError):
+    """A value too large to emulate (a huge number, string or collection): an error, as a failed call."""
+
+
+class BudgetExceeded(Exception):
+    """A scoring ran out of its time or work budget.
+
+    Deliberately not an `EvalError`: `try()`/`can()` and the plan's own error handling must not swallow
+    it, so the whole scoring ends and the answer scores as an error with this message.
+    """
+
+
+# Limits that keep one answer from hanging or exhausting the scorer. Terraform itself has none of the
+# size limits, but no plausible program comes near them; the budget is cooperative (checked at every
+# expression node), so Python-level loops stop within milliseconds of the deadline, and C-level work
+# (regex, big integers, string building) is bounded by the size limits.
+SCORING_SECONDS = 10.0
+SCORING_STEPS = 2_000_000  # expression nodes evaluated per scoring
+MAX_STRING_CHARS = 1_000_000
+MAX_COLLECTION_ITEMS = 100_000
+MAX_NUMBER_BITS = 1024  # about 1e308: beyond that a number is surely a mistake (or an attack)
+
+
+@dataclass
+class _Budget:
+    deadline: float
+    steps_left: int
+    seconds: float
+    steps: int
+
+
+_local = threading.local()
+
+
+@contextmanager
+def scoring_budget(seconds: float = SCORING_SECONDS, steps: int = SCORING_STEPS):
+    """Bound the evaluation done inside (per thread); a nested call shares the outer budget."""
+    outer = getattr(_local, "budget", None)
+    if outer is not None:
+        yield outer
+        return
+    budget = _Budget(time.monotonic() + seconds, steps, seconds, steps)
+    _local.budget = budget
+    try:
+        yield budget
+    finally:
+        _local.budget = None
+
+
+def check_budget() -> None:
+    """Count one unit of work; raise BudgetExceeded once the steps or the time are used up."""
+    budget = getattr(_local, "budget", None)
+    if budget is None:
+        return
+    budget.steps_left -= 1
+    if budget.steps_left < 0:
+        raise BudgetExceeded(f"the emulated plan needs more than {budget.steps:,} evaluation steps "
+                             "(nested loops over large collections?); scoring stopped")
+    if budget.steps_left % 256 == 0 and time.monotonic() > budget.deadline:
+        raise BudgetExceeded(f"the emulated plan took longer than {budget.seconds:g} s; scoring stopped")
+
+
+def check_size(value: Any) -> Any:
+    """Refuse values beyond the size limits (LimitError), so no single step can take unbounded memory."""
+    if isinstance(value, str):
+        if len(value) > MAX_STRING_CHARS:
+            raise LimitError(f"a string of {len(value):,} characters is longer than the emulator's limit "
+                             f"of {MAX_STRING_CHARS:,}")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if value.bit_length() > MAX_NUMBER_BITS:
+            raise LimitError("a number beyond about 1e308 is out of the emulator's range")
+    elif isinstance(value, (list, dict)) and len(value) > MAX_COLLECTION_ITEMS:
+        raise LimitError(f"a collection of {len(value):,} elements is larger than the emulator's limit "
+                         f"of {MAX_COLLECTION_ITEMS:,}")
+    return value
 
 
 class PartialObject(dict):
@@ -521,7 +601,7 @@ def evaluate_template(text: str, scope: Scope) -> Any:
             unknown = True
             continue
         pieces.append(to_string(value))
-    return UNKNOWN if unknown else "".join(pieces)
+    return UNKNOWN if unknown else check_size("".join(pieces))
 
 
 def evaluate_source(source: str, scope: Scope) -> Any:
@@ -529,6 +609,7 @@ def evaluate_source(source: str, scope: Scope) -> Any:
 
 
 def contains_unknown(value: Any) -> bool:
+    check_budget()  # shared sub-lists make this walk as long as the expanded value
     if value is UNKNOWN:
         return True
     if isinstance(value, list):
@@ -568,7 +649,8 @@ def evaluate_tree(node, scope: Scope) -> Any:
     handler = _HANDLERS.get(node.data)
     if handler is None:
         raise EvalError(f"unsupported expression {node.data}")
-    return handler(node, scope)
+    check_budget()
+    return check_size(handler(node, scope))
 
 
 def _expr_term(node, scope):
@@ -658,7 +740,7 @@ def evaluate_template_literal(text: str, scope: Scope) -> Any:
                 unknown = True
             else:
                 pieces.append(to_string(value))
-    return UNKNOWN if unknown else "".join(pieces)
+    return UNKNOWN if unknown else check_size("".join(pieces))
 
 
 def _tuple(node, scope):
@@ -917,6 +999,8 @@ def _for_expr(node, scope):
                 result_obj[k] = v
         else:
             result_list.append(evaluate_tree(rest[0], inner))
+        check_size(result_list)
+        check_size(result_obj)
     return result_obj if is_object else result_list
 
 

@@ -17,11 +17,16 @@ import re
 import uuid
 from typing import Any, Callable
 
-from iacdemo.evaluation.expressions import UNKNOWN, EvalError, contains_unknown, to_string
+import re2
+
+from iacdemo.evaluation.expressions import (MAX_COLLECTION_ITEMS, MAX_NUMBER_BITS, MAX_STRING_CHARS, UNKNOWN,
+                                            EvalError, LimitError, check_budget, check_size, contains_unknown,
+                                            to_string)
 
 
 def terraform_json(value: Any) -> str:
     """`jsonencode` exactly as Terraform prints it: compact, keys sorted, `<>&` escaped like Go."""
+    _bounded_walk(value)
     text = json.dumps(_json_ready(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
@@ -36,14 +41,85 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
-def _flatten(value):
-    out = []
-    for item in value:
+def _bounded_walk(value: Any, limit: int = MAX_COLLECTION_ITEMS * 10) -> None:
+    """Walk a value as it would be expanded (shared sub-lists count each time they appear), so one
+    C-level call on it (`json.dumps`) cannot build something huge out of a few references."""
+    seen = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > limit:
+            raise LimitError(f"a value of more than {limit:,} elements is larger than the emulator's limit")
+        if seen % 256 == 0:
+            check_budget()
         if isinstance(item, list):
-            out.extend(_flatten(item))
-        else:
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, str) and len(item) > MAX_STRING_CHARS:
+            check_size(item)
+
+
+def _flatten(value):
+    out: list = []
+    stack = [iter(value)]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, list):
+                stack.append(iter(item))
+                break
             out.append(item)
+            if len(out) > MAX_COLLECTION_ITEMS:
+                check_size(out)
+        else:
+            stack.pop()
     return out
+
+
+def _concat(*lists):
+    if sum(len(lst) for lst in lists if isinstance(lst, (list, dict, str))) > MAX_COLLECTION_ITEMS:
+        raise LimitError(f"concat: more than {MAX_COLLECTION_ITEMS:,} elements")
+    return [v for lst in lists for v in lst]
+
+
+def _distinct(values):
+    """First occurrences, in order (keys as JSON, so the cost is linear rather than quadratic)."""
+    seen: dict[str, Any] = {}
+    for v in values:
+        seen.setdefault(_key(v), v)
+    return list(seen.values())
+
+
+def _key(value) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _setintersection(first, *rest):
+    keys = [{_key(v) for v in s} for s in rest]
+    return [v for v in first if all(_key(v) in k for k in keys)]
+
+
+def _setsubtract(a, b):
+    drop = {_key(v) for v in b}
+    return [v for v in a if _key(v) not in drop]
+
+
+def _pow(a, b):
+    if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1:
+        if b * max(1, abs(a).bit_length() - 1) > MAX_NUMBER_BITS:
+            raise LimitError("pow: the result is beyond about 1e308, out of the emulator's range")
+    try:
+        return a ** b
+    except OverflowError:
+        raise LimitError("pow: the result is out of the emulator's range") from None
+
+
+def _indent(n, text):
+    n = int(n)
+    if not 0 <= n <= 1024:
+        raise EvalError(f"indent: {n} spaces is out of range")
+    return text.replace("\n", "\n" + " " * n)
 
 
 def _merge(*maps):
@@ -210,15 +286,52 @@ def _uuidv5(namespace, name):
     return str(uuid.uuid5(space or uuid.UUID(str(namespace)), to_string(name)))
 
 
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a bad pattern is an EvalError with its reason, not a line on stderr
+_GO_TEMPLATE = re.compile(r"\$(?:\$|(\w+)|\{(\w+)\})")
+
+
+def _compile(pattern) -> "re2._Regexp":
+    """Terraform's regexes are Go's RE2: linear time, no backreferences. Python's `re` would let an
+    answer like `regex("(a+)+$", "aaa…!")` run for hours."""
+    if not isinstance(pattern, str):
+        raise EvalError("a regular expression must be a string")
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise EvalError(f"invalid regular expression {pattern[:80]!r}: {reason}") from None
+
+
+def _go_expand(template: str, match) -> str:
+    """Go's `Regexp.Expand`: `$1`, `${1}`, `$name`, `${name}`; `$$` is a dollar sign."""
+    def group(m) -> str:
+        name = m.group(1) or m.group(2)
+        if name is None:
+            return "$"
+        try:
+            value = match.group(int(name) if name.isdigit() else name)
+        except (IndexError, KeyError, re2.error):
+            return ""
+        return value or ""
+    return _GO_TEMPLATE.sub(group, template)
+
+
 def _replace(text, old, new):
     """`replace`: a plain substring, or a regular expression when written as `/.../`."""
     if len(old) > 1 and old.startswith("/") and old.endswith("/"):
-        return re.sub(old[1:-1], re.sub(r"\$(\d+)", r"\\\1", new), text)
-    return text.replace(old, new)
+        result = _compile(old[1:-1]).sub(lambda m: _go_expand(new, m), text)
+    else:
+        if old == "":
+            raise EvalError("replace: the substring to replace is empty")
+        if len(new) > len(old) and len(text) // len(old) * (len(new) - len(old)) > MAX_STRING_CHARS:
+            raise LimitError(f"replace: the result would be longer than {MAX_STRING_CHARS:,} characters")
+        result = text.replace(old, new)
+    return check_size(result)
 
 
 def _regex(pattern, text):
-    match = re.search(pattern, text)
+    match = _compile(pattern).search(text)
     if not match:
         raise EvalError("regex: no match")
     if match.groupdict():
@@ -269,7 +382,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "formatlist": lambda spec, *lists: [_format(spec, *row) for row in zip(*lists)],
     "join": lambda sep, *lists: sep.join(to_string(v) for v in _flatten(list(lists))),
     "split": lambda sep, text: text.split(sep),
-    "concat": lambda *lists: [v for lst in lists for v in lst],
+    "concat": _concat,
     "merge": _merge,
     "lookup": _lookup,
     "element": _element,
@@ -287,7 +400,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "startswith": lambda text, prefix: text.startswith(prefix),
     "endswith": lambda text, suffix: text.endswith(suffix),
     "chomp": lambda text: text.rstrip("\r\n"),
-    "indent": lambda n, text: text.replace("\n", "\n" + " " * int(n)),
+    "indent": _indent,
     "tolist": lambda value: list(value),
     "toset": lambda value: _toset(value),
     "tomap": lambda value: dict(value),
@@ -297,7 +410,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "keys": lambda mapping: sorted(mapping.keys()),
     "values": lambda mapping: [mapping[k] for k in sorted(mapping.keys())],
     "flatten": lambda value: _flatten(value),
-    "distinct": lambda value: [v for i, v in enumerate(value) if v not in value[:i]],
+    "distinct": _distinct,
     "contains": lambda items, value: value in items,
     "index": lambda items, value: items.index(value),
     "coalesce": _coalesce,
@@ -312,7 +425,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "abs": lambda n: abs(n),
     "ceil": lambda n: math.ceil(n),
     "floor": lambda n: math.floor(n),
-    "pow": lambda a, b: a ** b,
+    "pow": _pow,
     "signum": lambda n: (n > 0) - (n < 0),
     "parseint": lambda text, base: int(text, int(base)),
     "range": _range,
@@ -321,8 +434,8 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "alltrue": lambda items: all(_tobool(v) for v in items),
     "anytrue": lambda items: any(_tobool(v) for v in items),
     "setunion": lambda *sets: list(dict.fromkeys(v for s in sets for v in s)),
-    "setintersection": lambda first, *rest: [v for v in first if all(v in s for s in rest)],
-    "setsubtract": lambda a, b: [v for v in a if v not in b],
+    "setintersection": _setintersection,
+    "setsubtract": _setsubtract,
     "cidrsubnet": _cidrsubnet,
     "cidrsubnets": _cidrsubnets,
     "cidrhost": _cidrhost,
@@ -374,7 +487,7 @@ def call_function(name: str, args: list) -> Any:
         if name not in _STRUCTURAL or any(a is UNKNOWN for a in args):
             return UNKNOWN
     try:
-        result = function(*args)
+        result = check_size(function(*args))
     except EvalError:
         raise
     except Exception as exc:  # Terraform reports a bad call as an error; so do we, with its reason

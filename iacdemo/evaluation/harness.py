@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
 from iacdemo.evaluation import causes
+from iacdemo.evaluation.expressions import BudgetExceeded, scoring_budget
 from iacdemo.evaluation.plan import build_plan
 from iacdemo.evaluation.rego import evaluate_policy
 from iacdemo.evaluation.tasks import Task
@@ -61,7 +62,10 @@ def score_code(task: Task, code: str | None, schema, *, mode: str | None = None,
     result = TaskResult(task_id=task.id, difficulty=task.difficulty, passed=False, plannable=False,
                         has_code=bool(code and code.strip()), parses=False, mode=mode, code=code or "")
     try:
-        _score_into(result, task, code or "", schema, mode, reference)
+        with scoring_budget():  # one time and work budget per answer, shared by both emulated plans
+            _score_into(result, task, code or "", schema, mode, reference)
+    except BudgetExceeded as exc:  # the answer scores as an error with the reason; the run goes on
+        result.passed, result.cause, result.error = False, causes.ENGINE_ERROR, str(exc)
     finally:
         result.seconds = round(time.perf_counter() - started, 4)
     return result

@@ -25,8 +25,8 @@ import re
 from typing import Any, Iterable
 
 from iacdemo.evaluation.expressions import (
-    UNKNOWN, EvalError, LazyMapping, PartialObject, Scope, constant_value, contains_unknown, evaluate_value,
-    template_references,
+    UNKNOWN, EvalError, LazyMapping, PartialObject, Scope, check_budget, constant_value, contains_unknown,
+    evaluate_value, scoring_budget, template_references,
 )
 from iacdemo.evaluation.data_sources import render_data_source
 from iacdemo.evaluation.provider_facts import attributes_as_blocks, schema_version
@@ -172,6 +172,7 @@ def value_references(value: Any) -> list[str]:
 
 def _json_value(value: Any) -> Any:
     """Plan JSON for a value: unknown map entries dropped, unknown list elements as null (as Terraform)."""
+    check_budget()  # shared sub-values expand here: a few references can stand for millions of elements
     if value is UNKNOWN:
         return None
     if isinstance(value, list):
@@ -471,7 +472,14 @@ def build_plan(config: dict, schema=None, as_attributes: dict[str, frozenset] | 
     `as_attributes` maps resource types to their attribute-as-blocks arguments (read from the
     provider docs by default). `symbolic=True` builds the diagnostic plan in which every value known
     only after apply is a placeholder string, to tell "fails because of unknowns" from other causes.
+    Runs under a scoring budget (`expressions.scoring_budget`, shared with an outer one): a program
+    that would take too long raises `BudgetExceeded`.
     """
+    with scoring_budget():
+        return _build_plan(config, schema, as_attributes, symbolic)
+
+
+def _build_plan(config: dict, schema, as_attributes: dict[str, frozenset] | None, symbolic: bool) -> dict:
     if as_attributes is None:
         as_attributes = attributes_as_blocks()
     program = Program(config, schema, symbolic=symbolic)
@@ -589,6 +597,7 @@ def _change(actions: list[str], after: dict, values: dict, computed: Iterable[st
 
 
 def _after_unknown(values: Any) -> Any:
+    check_budget()
     if values is UNKNOWN:
         return True
     if isinstance(values, list):

@@ -5,8 +5,10 @@ LLaMA-Factory's web UI does: a crash or an out-of-memory kill takes the job down
 Stop can signal the whole group (torchrun and its ranks). Everything the UI shows is read back from the
 run folder, so a reloaded page or a restarted app re-attaches to a running job with `active_run()`.
 
-One job at a time per machine: `runs_dir/.job.lock` holds the job's pid, so a second app process sees
-it too; a lock whose pid is dead is stale and ignored.
+One job at a time per machine: `runs_dir/.job.lock` holds the job's pid (and its start time, so a
+reused pid is not mistaken for the job), so a second app process sees it too; a lock whose process is
+gone is stale and ignored. Whether a job runs is decided by that lock and the process alone, never by
+the run's status.json, which anyone can edit while the job runs.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from typing import Any
 
 from iacdemo.errors import JobError
 from iacdemo.models.registry import get_spec
+from iacdemo.safe_json import as_int, as_str
 from iacdemo.settings import REPO_ROOT, Settings, get_settings
 from iacdemo.training import runs
 from iacdemo.training.config import TrainConfig
@@ -88,6 +91,15 @@ def _eta(rows: list[dict[str, Any]], total: int) -> float | None:
     return max(0.0, (total - last["step"]) * per_step)
 
 
+def process_start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22); None off Linux."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat[stat.rindex(")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def auto_run_name(model: str) -> str:
     stem = Path(model.rstrip("/")).name or "run"
     stem = "".join(c if c.isalnum() or c in "._-" else "-" for c in stem).strip(".-_") or "run"
@@ -108,9 +120,13 @@ class JobRunner:
     # --- lock -----------------------------------------------------------------------------------------
     def _read_lock(self) -> dict[str, Any]:
         try:
-            return json.loads(self.lock_path.read_text())
-        except (OSError, json.JSONDecodeError):
+            raw = json.loads(self.lock_path.read_bytes().decode("utf-8"))
+        except (OSError, ValueError, RecursionError):
             return {}
+        if not isinstance(raw, dict) or as_int(raw.get("pid")) is None:
+            return {}
+        return {"pid": as_int(raw.get("pid")), "run_name": as_str(raw.get("run_name"), ""),
+                "since": raw.get("since"), "start_ticks": as_int(raw.get("start_ticks"))}
 
     def _write_lock(self, info: dict[str, Any]) -> None:
         tmp = self.lock_path.with_suffix(f".tmp{os.getpid()}")
@@ -135,7 +151,8 @@ class JobRunner:
                     pass
                 continue
             with os.fdopen(fd, "w") as fh:
-                json.dump({"pid": os.getpid(), "run_name": run_name, "since": time.time()}, fh)
+                json.dump({"pid": os.getpid(), "run_name": run_name, "since": time.time(),
+                           "start_ticks": process_start_ticks(os.getpid())}, fh)
             return
         raise JobError("Could not take the job lock; another app is starting a job right now. Try again.")
 
@@ -155,15 +172,15 @@ class JobRunner:
 
     # --- public API -----------------------------------------------------------------------------------
     def _holds(self, held: dict[str, Any]) -> bool:
-        """A lock counts while its process lives and its run has not already written a final status."""
+        """A lock counts while its process lives (the same process: a reused pid has another start time).
+
+        The run's status.json is deliberately not consulted: a hand-written `{"status": "finished"}`
+        must not let a second job start beside the first.
+        """
         if not held or not runs.pid_alive(held.get("pid")):
             return False
-        try:
-            run_dir = runs.run_dir_for(held.get("run_name", ""), self.settings)
-        except Exception:
-            return True
-        status = runs.read_status_file(run_dir).get("status")
-        return status in runs.ACTIVE or status is None
+        recorded = held.get("start_ticks")
+        return recorded is None or process_start_ticks(held["pid"]) in (None, recorded)
 
     def active_run(self) -> str | None:
         """The name of the running job, if any (also one started by another app process)."""
@@ -206,8 +223,9 @@ class JobRunner:
                 finally:
                     console.close()
                 self._procs[name] = proc
+                self._write_lock({"pid": proc.pid, "run_name": name, "since": time.time(),
+                                  "start_ticks": process_start_ticks(proc.pid)})
                 runs.write_status(run_dir, launcher_pid=proc.pid)
-                self._write_lock({"pid": proc.pid, "run_name": name, "since": time.time()})
             except Exception as exc:
                 self._release(name)
                 if run_dir.is_dir():
@@ -226,17 +244,30 @@ class JobRunner:
                          max_steps=max_steps if max_steps is not None else config.max_steps)
         return self.start(config)
 
-    def stop(self, run_name: str | None = None, force: bool = False) -> None:
-        """SIGTERM the job's process group (it saves a checkpoint and the adapter); `force`: SIGKILL."""
+    def live_pid(self, run_name: str) -> int | None:
+        """The pid of `run_name`'s job when the job lock says it is the running one, else None."""
         held = self._read_lock()
-        run_name = run_name or held.get("run_name")
+        if held.get("run_name") == run_name and self._holds(held):
+            return held["pid"]
+        return None
+
+    def stop(self, run_name: str | None = None, force: bool = False) -> None:
+        """SIGTERM the job's process group (it saves a checkpoint and the adapter); `force`: SIGKILL.
+
+        The pid comes from the job lock, so a hand-edited status.json cannot hide a running job from Stop;
+        the status file is only the fallback for a job started without this runner (from a shell).
+        """
+        held = self._read_lock()
+        run_name = run_name or (held.get("run_name") if self._holds(held) else None)
         if not run_name:
             raise JobError("No training job is running.")
-        status = runs.read_status(runs.run_dir_for(run_name, self.settings))
-        if status.get("status") not in runs.ACTIVE:
-            raise JobError(f"Run '{run_name}' is not running (status: {status.get('status', 'unknown')}).")
-        pid = status.get("launcher_pid") or status.get("pid")
-        if not pid:
+        pid = self.live_pid(run_name)
+        if pid is None:
+            status = runs.read_status(runs.run_dir_for(run_name, self.settings))
+            if status.get("status") not in runs.ACTIVE:
+                raise JobError(f"Run '{run_name}' is not running (status: {status.get('status', 'unknown')}).")
+            pid = status.get("launcher_pid") or status.get("pid")
+        if not pid or pid == os.getpid():  # the lock still names this app: Popen has not returned yet
             raise JobError(f"Run '{run_name}' is still being launched; try Stop again in a moment.")
         sig = signal.SIGKILL if force else signal.SIGTERM
         try:
@@ -259,8 +290,10 @@ class JobRunner:
         train = [r for r in rows if r.get("loss") is not None]
         evals = [r for r in rows if r.get("eval_loss") is not None]
         state = status.get("status", "unknown")
-        step = int(status.get("step") or (train[-1]["step"] if train else 0))
-        total = int(status.get("total_steps") or 0)
+        step = status.get("step") or (train[-1]["step"] if train else 0)
+        total = status.get("total_steps") or 0
+        if self.live_pid(run_name) is not None and state not in runs.ACTIVE:
+            state = "running"  # the lock's process lives: whatever the (editable) status file says
         running = state in runs.ACTIVE
         log = runs.tail_text(run_dir / runs.LOG_FILE, log_lines)
         if state == "failed" or not log:

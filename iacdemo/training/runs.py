@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from iacdemo.errors import ConfigError, JobError
+from iacdemo.safe_json import as_float, as_int, as_str, read_json_or
 from iacdemo.settings import Settings, get_settings
 
 CONFIG_FILE = "config.json"
@@ -78,11 +79,45 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def read_status_file(run_dir: Path) -> dict[str, Any]:
-    try:
-        return json.loads((Path(run_dir) / STATUS_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+_INT_FIELDS = ("pid", "launcher_pid", "step", "total_steps", "world_size", "warmup_steps", "trainable_params")
+_FLOAT_FIELDS = ("created", "started", "finished", "updated", "elapsed_s", "tokens_per_s", "last_loss")
+_STR_FIELDS = ("error", "model", "dataset", "run_name", "device", "dtype", "adapter")
+
+
+def clean_status(raw: Any) -> dict[str, Any]:
+    """status.json's fields with the types readers rely on; a field of the wrong type is left out.
+
+    The file is plain JSON in a folder users can edit: `[]`, `{"step": "abc"}` or an unknown status
+    must read as "missing", never crash a list or a poll.
+    """
+    if not isinstance(raw, dict):
         return {}
+    status: dict[str, Any] = {k: v for k, v in raw.items() if isinstance(k, str)
+                              and k not in _INT_FIELDS + _FLOAT_FIELDS + _STR_FIELDS + ("status", "data")}
+    for key in _INT_FIELDS:
+        if key in raw and as_int(raw[key]) is not None:
+            status[key] = as_int(raw[key])
+    for key in _FLOAT_FIELDS:
+        if key in raw and as_float(raw[key]) is not None:
+            status[key] = as_float(raw[key])
+    for key in _STR_FIELDS:
+        if key in raw and as_str(raw[key]) is not None:
+            status[key] = as_str(raw[key])
+    if raw.get("status") in STATUSES:
+        status["status"] = raw["status"]
+    if isinstance(raw.get("data"), dict):
+        status["data"] = raw["data"]
+    return status
+
+
+def load_status_file(run_dir: Path) -> tuple[dict[str, Any], str | None]:
+    """(clean status, None), or ({}, why status.json cannot be read) for a missing or broken file."""
+    raw, problem = read_json_or(Path(run_dir) / STATUS_FILE, {})
+    return clean_status(raw), problem
+
+
+def read_status_file(run_dir: Path) -> dict[str, Any]:
+    return load_status_file(run_dir)[0]
 
 
 def write_status(run_dir: Path, **fields: Any) -> dict[str, Any]:
@@ -95,13 +130,32 @@ def write_status(run_dir: Path, **fields: Any) -> dict[str, Any]:
     return status
 
 
+class StatusWriter:
+    """The training job's own status, kept in memory and written whole at every update.
+
+    Merging into whatever is on disk (as `write_status` does for the app's one-off writes) would let a
+    hand edit stick for the rest of the run: garbage would drop the `status` field for good. The job
+    owns its status, so each write restores it.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.status = read_status_file(self.run_dir)
+
+    def write(self, **fields: Any) -> dict[str, Any]:
+        self.status.update(fields)
+        self.status["updated"] = time.time()
+        _write_json_atomic(self.run_dir / STATUS_FILE, self.status)
+        return dict(self.status)
+
+
 def _looks_dead(status: dict[str, Any]) -> bool:
     if status.get("status") not in ACTIVE:
         return False
     pids = [status.get("pid"), status.get("launcher_pid")]
     if not any(pids):  # queued a moment ago, the launcher has not recorded the pid yet
         return time.time() - (status.get("updated") or 0) > 30
-    return not any(pid_alive(p) for p in pids)
+    return not any(pid_alive(p) for p in pids if p)
 
 
 def read_status(run_dir: Path) -> dict[str, Any]:
@@ -133,23 +187,52 @@ def append_metrics(run_dir: Path, row: dict[str, Any]) -> None:
         fh.write(json.dumps(row) + "\n")
 
 
+_METRIC_NUMBERS = ("loss", "eval_loss", "lr", "grad_norm", "tokens_per_s", "epoch", "gpu_peak_gib")
+
+
+def clean_metrics_row(raw: Any) -> dict[str, Any] | None:
+    """A metrics row with a whole `step`, a number `elapsed_s` and only finite numbers; None if unusable."""
+    if not isinstance(raw, dict):
+        return None
+    step, elapsed = as_int(raw.get("step")), as_float(raw.get("elapsed_s"), 0.0)
+    if step is None:
+        return None
+    row: dict[str, Any] = {"step": step, "elapsed_s": elapsed}
+    for key, value in raw.items():  # other fields (added by later versions) pass when they are plain
+        if isinstance(key, str) and key not in row and (as_float(value) is not None or isinstance(value, str)):
+            row[key] = value
+    for key in _METRIC_NUMBERS:
+        row.pop(key, None)
+        value = as_float(raw.get(key))
+        if value is not None:
+            row[key] = value
+    tokens = as_int(raw.get("tokens"))
+    row.pop("tokens", None)
+    if tokens is not None:
+        row["tokens"] = tokens
+    return row
+
+
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """Rows of metrics.jsonl in order.
 
     Each row has `step` and `elapsed_s`; training rows have `loss`, `lr`, `grad_norm`, `tokens_per_s`,
     `tokens` (cumulative non-pad tokens) and `epoch`; rows where the model was evaluated also have
     `eval_loss` — including one row at step 0 (before training, the base model's eval loss) that has no
-    `loss`. A half-written last line (the run is writing it right now) is skipped.
+    `loss`. A half-written last line (the run is writing it right now) is skipped, and so is any line
+    that is not UTF-8, not JSON or not a row of numbers (a hand edit or a disk error).
     """
     path = Path(run_dir) / METRICS_FILE
     rows = []
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, "rb") as fh:
             for line in fh:
                 try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
+                    row = clean_metrics_row(json.loads(line.decode("utf-8")))
+                except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
                     continue
+                if row is not None:
+                    rows.append(row)
     except OSError:
         return []
     return rows
@@ -184,7 +267,7 @@ def checkpoints(run_dir: Path) -> list[Path]:
     root = Path(run_dir) / CHECKPOINTS_DIR
     found = []
     for d in root.glob("step-*") if root.is_dir() else []:
-        if (d / "state.json").exists() and d.name[5:].isdigit():
+        if (d / "state.json").exists() and d.name[5:].isdigit() and len(d.name) < 30:
             found.append((int(d.name[5:]), d))
     return [d for _, d in sorted(found)]
 
@@ -218,12 +301,14 @@ ROW_HEADERS = ["run", "status", "model", "steps", "final loss", "duration", "ada
 
 
 def run_info(run_dir: Path) -> RunInfo:
+    """What the runs table shows. A run whose status.json or config.json cannot be read is listed as
+    `unreadable` with the reason (in `error`), so one broken file never hides the other runs."""
     run_dir = Path(run_dir)
     status = read_status(run_dir)
-    try:
-        config = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        config = {}
+    _, status_problem = load_status_file(run_dir)
+    config, config_problem = read_json_or(run_dir / CONFIG_FILE, {})
+    problem = status_problem if (run_dir / STATUS_FILE).exists() else None
+    problem = problem or (config_problem if (run_dir / CONFIG_FILE).exists() else None)
     rows = read_metrics(run_dir)
     train_rows = [r for r in rows if r.get("loss") is not None]
     eval_rows = [r for r in rows if r.get("eval_loss") is not None]
@@ -237,15 +322,17 @@ def run_info(run_dir: Path) -> RunInfo:
     else:
         duration = train_rows[-1]["elapsed_s"] if train_rows else None
     adapter = run_dir / ADAPTER_DIR
+    state = status.get("status") or ("unreadable" if problem else "unknown")
     return RunInfo(
-        name=run_dir.name, run_dir=run_dir, status=status.get("status", "unknown"),
-        model=status.get("model") or config.get("model", ""), dataset=config.get("dataset", ""),
-        step=int(status.get("step") or (train_rows[-1]["step"] if train_rows else 0)),
-        total_steps=int(status.get("total_steps") or config.get("max_steps") or 0),
+        name=run_dir.name, run_dir=run_dir, status=state,
+        model=status.get("model") or as_str(config.get("model"), ""), dataset=as_str(config.get("dataset"), ""),
+        step=status.get("step") or (train_rows[-1]["step"] if train_rows else 0),
+        total_steps=status.get("total_steps") or as_int(config.get("max_steps"), 0) or 0,
         final_loss=train_rows[-1]["loss"] if train_rows else None,
         eval_loss=eval_rows[-1]["eval_loss"] if eval_rows else None,
         duration_s=duration, adapter_path=adapter if (adapter / "adapter_config.json").exists() else None,
-        created=status.get("created") or _mtime(run_dir), error=status.get("error"))
+        created=status.get("created") or _mtime(run_dir),
+        error=status.get("error") or (f"unreadable: {problem}" if problem else None))
 
 
 def _mtime(path: Path) -> float | None:
@@ -260,8 +347,15 @@ def list_runs(settings: Settings | None = None) -> list[RunInfo]:
     root = (settings or get_settings()).runs_dir
     if not root.is_dir():
         return []
-    infos = [run_info(d) for d in root.iterdir()
-             if d.is_dir() and ((d / STATUS_FILE).exists() or (d / CONFIG_FILE).exists())]
+    infos = []
+    for d in root.iterdir():
+        try:
+            if d.is_dir() and not d.is_symlink() and ((d / STATUS_FILE).exists() or (d / CONFIG_FILE).exists()):
+                infos.append(run_info(d))
+        except OSError as exc:  # a folder we may not read (permissions, a dangling mount): list it as such
+            infos.append(RunInfo(name=d.name, run_dir=d, status="unreadable", model="", dataset="", step=0,
+                                 total_steps=0, final_loss=None, eval_loss=None, duration_s=None,
+                                 adapter_path=None, created=None, error=f"unreadable: {exc}"))
     return sorted(infos, key=lambda i: i.created or 0, reverse=True)
 
 
