@@ -7,11 +7,12 @@
 
 `--help` lists every flag (they are generated from `iacdemo.training.config.TrainConfig`).
 
-What happens, in order:
+What happens, in order (`setup` does 1-4, `train_loop` 5, `save_final` 6; `train` calls the three):
  1. parse the config; set up the run folder (only rank 0 writes files) and SIGTERM/SIGINT handling;
  2. load the base model and tokenizer; build training/eval blocks (packed, plus the chat-mix guard);
  3. wrap the model with LoRA (peft), optionally with trainable embeddings at their own learning rate;
- 4. AdamW + warmup/decay schedule; on --resume, restore adapter, optimizer, scheduler, RNG and step;
+ 4. AdamW + warmup/decay schedule; on --resume, restore adapter, optimizer, scheduler, RNG and step
+    (checkpoint files are loaded with `weights_only=True`: tensors and plain values, never code);
  5. the loop: gradient accumulation -> clip -> step; log metrics, evaluate, checkpoint;
  6. on finish or stop: save the adapter (peft format) and the final status.
 """
@@ -29,11 +30,14 @@ import sys
 import time
 import traceback
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from iacdemo.errors import ConfigError, IacdemoError
+from iacdemo.errors import ConfigError, DataError, IacdemoError
+from iacdemo.safe_json import as_float, as_int, read_json_or
 from iacdemo.settings import get_settings
 from iacdemo.training import runs
 from iacdemo.training.config import TrainConfig
@@ -171,23 +175,52 @@ def save_checkpoint(run_dir: Path, model, optimizer, scheduler, state: dict, con
     return final
 
 
+def load_plain(path: Path) -> Any:
+    """A checkpoint file that may hold only tensors and plain values (`weights_only=True`).
+
+    Anything else in it (a pickled object with a `__reduce__`, i.e. code) is refused, never run: a run
+    folder can come from anywhere, and --resume must not be a way to execute it.
+    """
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # UnpicklingError for foreign objects, RuntimeError/EOFError for damaged files
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        raise DataError(f"Cannot resume from {path}: it holds something other than tensors and plain values, "
+                        f"or is damaged ({type(exc).__name__}: {first_line}). Nothing in it was run. Delete "
+                        "that checkpoint or start a new run.") from None
+
+
+def read_checkpoint_state(ckpt: Path) -> dict:
+    """state.json of a checkpoint, checked: whole non-negative step/tokens, a finite elapsed time."""
+    state, problem = read_json_or(ckpt / "state.json", None)
+    if problem:
+        raise DataError(f"Cannot resume from {ckpt}: {problem}.")
+    step, tokens = as_int(state.get("step")), as_int(state.get("tokens"), 0)
+    elapsed = as_float(state.get("elapsed_s"), 0.0)
+    if step is None:
+        raise DataError(f"Cannot resume from {ckpt}: its state.json has no whole step number.")
+    return {"step": step, "tokens": tokens or 0, "elapsed_s": elapsed or 0.0,
+            "total_steps": as_int(state.get("total_steps"))}
+
+
 def load_checkpoint(ckpt: Path, model, optimizer, scheduler, total: int, log: logging.Logger) -> dict:
     """Restore adapter, optimizer, RNG and schedule; returns the checkpoint's state (step, tokens, time)."""
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    state = json.loads((ckpt / "state.json").read_text())
+    state = read_checkpoint_state(ckpt)
+    optimizer_state, scheduler_state, rng = (load_plain(ckpt / name)  # all checked before any is applied
+                                             for name in ("optimizer.pt", "scheduler.pt", "rng.pt"))
     set_peft_model_state_dict(model, load_file(str(ckpt / "adapter" / "adapter_model.safetensors")))
-    optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=False))
+    optimizer.load_state_dict(optimizer_state)
     if state.get("total_steps") == total:
-        scheduler.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=False))
+        scheduler.load_state_dict(scheduler_state)
     else:  # more (or fewer) steps than planned: replay the new schedule up to the current step
         log.info("Schedule re-planned for %d steps (was %s)", total, state.get("total_steps"))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for _ in range(state["step"]):
                 scheduler.step()
-    rng = torch.load(ckpt / "rng.pt", weights_only=False)
     torch.set_rng_state(rng["torch"])
     random.setstate(rng["python"])
     if rng.get("cuda") and torch.cuda.is_available():
@@ -208,8 +241,48 @@ def prepare_run_dir(run_dir: Path, config: TrainConfig) -> None:
 
 
 # --- main -------------------------------------------------------------------------------------------------
-def train(config: TrainConfig, accelerator, run_dir: Path, log: logging.Logger) -> str:
-    """Run the training; returns the final status ("finished" or "stopped")."""
+@dataclass
+class Job:
+    """Everything the loop needs, built once by `setup` (as torchtune's recipes split setup/train/save)."""
+
+    config: TrainConfig
+    accelerator: Any
+    run_dir: Path
+    log: logging.Logger
+    status: runs.StatusWriter | None  # rank 0 only: the job's own status.json
+    model: Any  # DDP-wrapped when there are several ranks
+    unwrapped: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    data: Any
+    order: BatchOrder
+    steps: int
+    dtype: torch.dtype
+    pad_id: int
+    model_path: str
+    trainable: list = field(default_factory=list)
+    step: int = 0
+    tokens_seen: int = 0
+    elapsed_before: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+    last_checkpoint: int = -1
+
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.started
+
+    def checkpoint_state(self) -> dict:
+        return {"step": self.step, "tokens": self.tokens_seen, "elapsed_s": self.elapsed(), "total_steps": self.steps}
+
+    def evaluate(self) -> float | None:
+        return evaluate(self.unwrapped, self.data.eval_blocks, self.config, self.accelerator, self.pad_id, self.dtype)
+
+
+def setup(config: TrainConfig, accelerator, run_dir: Path, log: logging.Logger) -> Job:
+    """Steps 1-4: status, data, model, LoRA, optimizer and schedule; on --resume, the checkpoint."""
     from accelerate.utils import set_seed
     from transformers import get_scheduler
     from transformers.utils import logging as hf_logging
@@ -221,14 +294,14 @@ def train(config: TrainConfig, accelerator, run_dir: Path, log: logging.Logger) 
     if config.cpu_threads > 0:
         torch.set_num_threads(config.cpu_threads)
     settings = get_settings()
-    is_main = accelerator.is_main_process
     world, rank = accelerator.num_processes, accelerator.process_index
-    if is_main:
+    status = None
+    if accelerator.is_main_process:
         (run_dir / runs.CONFIG_FILE).write_text(config.to_json())
-        previous = runs.read_status_file(run_dir)
-        runs.write_status(run_dir, status="running", error=None, pid=os.getpid(), world_size=world,
-                          model=config.model, dataset=config.dataset, run_name=run_dir.name,
-                          created=previous.get("created") or time.time(), started=time.time(), finished=None)
+        status = runs.StatusWriter(run_dir)
+        status.write(status="running", error=None, pid=os.getpid(), world_size=world, model=config.model,
+                     dataset=config.dataset, run_name=run_dir.name,
+                     created=status.status.get("created") or time.time(), started=time.time(), finished=None)
     set_seed(config.seed)
 
     # 2. Tokenizer and data first (a bad dataset fails in seconds), then the model. Rank 0 resolves the
@@ -264,109 +337,136 @@ def train(config: TrainConfig, accelerator, run_dir: Path, log: logging.Logger) 
     optimizer = make_optimizer(model, config)
     scheduler = get_scheduler(config.scheduler if config.scheduler != "constant" else "constant_with_warmup",
                               optimizer, num_warmup_steps=warmup, num_training_steps=steps)
-    step, tokens_seen, elapsed_before = 0, 0, 0.0
+    resumed = {}
     if config.resume:
         ckpt = runs.latest_checkpoint(run_dir)
-        state = load_checkpoint(ckpt, model, optimizer, scheduler, steps, log)
-        step, tokens_seen, elapsed_before = state["step"], state["tokens"], state["elapsed_s"]
-        log.info("Resumed from %s at step %d", ckpt.name, step)
-    model = accelerator.prepare(model)  # DDP wrapper when there are several ranks
-    unwrapped = accelerator.unwrap_model(model)
-    trainable = [p for p in model.parameters() if p.requires_grad]
+        resumed = load_checkpoint(ckpt, model, optimizer, scheduler, steps, log)
+        log.info("Resumed from %s at step %d", ckpt.name, resumed["step"])
+    wrapped = accelerator.prepare(model)  # DDP wrapper when there are several ranks
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    if is_main:
-        runs.write_status(run_dir, total_steps=steps, step=step, device=str(accelerator.device),
-                          dtype=str(loaded.dtype).replace("torch.", ""), trainable_params=n_trainable,
-                          data=data.stats, warmup_steps=warmup)
+    job = Job(config=config, accelerator=accelerator, run_dir=run_dir, log=log, status=status, model=wrapped,
+              unwrapped=accelerator.unwrap_model(wrapped), optimizer=optimizer, scheduler=scheduler, data=data,
+              order=order, steps=steps, dtype=loaded.dtype, pad_id=pad_id, model_path=model_path,
+              trainable=[p for p in wrapped.parameters() if p.requires_grad], step=resumed.get("step", 0),
+              tokens_seen=resumed.get("tokens", 0), elapsed_before=resumed.get("elapsed_s", 0.0))
+    job.last_checkpoint = job.step if config.resume else -1
+    if status is not None:
+        status.write(total_steps=steps, step=job.step, device=str(accelerator.device),
+                     dtype=str(loaded.dtype).replace("torch.", ""), trainable_params=n_trainable, data=data.stats,
+                     warmup_steps=warmup)
     log.info("Training %d steps (%d micro-batches of %d x %d per step and rank, %d warmup)",
              steps, config.grad_accum, config.batch_size, config.seq_len, warmup)
+    return job
 
-    def checkpoint_state() -> dict:
-        return {"step": step, "tokens": tokens_seen, "elapsed_s": elapsed(), "total_steps": steps}
 
-    started = time.perf_counter()
+def train_step(job: Job) -> tuple[float, int, Any, float]:
+    """One optimizer step (gradient accumulation -> clip -> step): (loss, tokens, grad norm, lr used)."""
+    config, accelerator, model = job.config, job.accelerator, job.model
+    step_loss = torch.zeros((), device=accelerator.device)
+    tokens = 0
+    for micro in range(config.grad_accum):
+        batch = batch_at(job.data.train_blocks, job.order, job.step * config.grad_accum + micro, config.seq_len,
+                         job.pad_id)
+        batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+        last_micro = micro == config.grad_accum - 1
+        sync = contextlib.nullcontext() if last_micro else accelerator.no_sync(model)
+        with sync, autocast(accelerator, job.dtype):
+            loss = model(**batch).loss / config.grad_accum
+        accelerator.backward(loss)
+        step_loss += loss.detach().float()
+        tokens += int(batch["attention_mask"].sum())
+    max_norm = config.max_grad_norm if config.max_grad_norm > 0 else float("inf")
+    grad_norm = accelerator.clip_grad_norm_(job.trainable, max_norm)
+    lr = job.scheduler.get_last_lr()[0]  # the rate this step used
+    job.optimizer.step()
+    job.scheduler.step()
+    job.optimizer.zero_grad(set_to_none=True)
+    job.step += 1
+    return step_loss.item(), tokens, grad_norm, lr
 
-    def elapsed() -> float:
-        return elapsed_before + time.perf_counter() - started
 
-    if data.eval_blocks and step == 0:
-        eval_loss = evaluate(unwrapped, data.eval_blocks, config, accelerator, pad_id, loaded.dtype)
-        if is_main and eval_loss is not None:
-            runs.append_metrics(run_dir, {"step": 0, "eval_loss": eval_loss, "elapsed_s": round(elapsed(), 2)})
-            log.info("step 0 eval_loss %.4f", eval_loss)
+def log_metrics(job: Job, row: dict) -> None:
+    """Rank 0 records one metrics row: metrics.jsonl, status.json and the log line."""
+    if not job.is_main:
+        return
+    runs.append_metrics(job.run_dir, row)
+    job.status.write(step=job.step, last_loss=row["loss"], elapsed_s=row["elapsed_s"],
+                     tokens_per_s=row["tokens_per_s"])
+    job.log.info("step %d/%d loss %.4f lr %.2e grad_norm %.3f tok/s %.0f%s", job.step, job.steps, row["loss"],
+                 row["lr"], row["grad_norm"], row["tokens_per_s"],
+                 f" eval_loss {row['eval_loss']:.4f}" if row.get("eval_loss") is not None else "")
 
-    # 5. The loop.
-    model.train()
+
+def stop_requested(job: Job) -> bool:
+    """Whether any rank got SIGTERM/SIGINT (all ranks must stop at the same step, or DDP waits forever)."""
+    stop = torch.tensor(float(STOP_REQUESTED), device=job.accelerator.device)
+    if job.accelerator.num_processes > 1:
+        stop = job.accelerator.reduce(stop, "max")
+    return stop.item() > 0
+
+
+def train_loop(job: Job) -> bool:
+    """Step 5: train until the last step or a stop request; returns True when stopped early."""
+    config, accelerator = job.config, job.accelerator
+    if job.data.eval_blocks and job.step == 0:
+        eval_loss = job.evaluate()
+        if job.is_main and eval_loss is not None:
+            runs.append_metrics(job.run_dir, {"step": 0, "eval_loss": eval_loss, "elapsed_s": round(job.elapsed(), 2)})
+            job.log.info("step 0 eval_loss %.4f", eval_loss)
+    job.model.train()
     window_loss, window_tokens, window_steps, window_start = 0.0, 0, 0, time.perf_counter()
-    last_checkpoint = step if config.resume else -1
-    stopped = False
-    while step < steps:
-        stop = torch.tensor(float(STOP_REQUESTED), device=accelerator.device)
-        if world > 1:  # all ranks must stop at the same step, or DDP waits forever
-            stop = accelerator.reduce(stop, "max")
-        if stop.item() > 0:
-            stopped = True
-            break
-        step_loss = torch.zeros((), device=accelerator.device)
-        for micro in range(config.grad_accum):
-            batch = batch_at(data.train_blocks, order, step * config.grad_accum + micro, config.seq_len, pad_id)
-            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-            last_micro = micro == config.grad_accum - 1
-            sync = contextlib.nullcontext() if last_micro else accelerator.no_sync(model)
-            with sync, autocast(accelerator, loaded.dtype):
-                loss = model(**batch).loss / config.grad_accum
-            accelerator.backward(loss)
-            step_loss += loss.detach().float()
-            window_tokens += int(batch["attention_mask"].sum())
-        max_norm = config.max_grad_norm if config.max_grad_norm > 0 else float("inf")
-        grad_norm = accelerator.clip_grad_norm_(trainable, max_norm)
-        lr = scheduler.get_last_lr()[0]  # the rate this step used
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        window_loss += step_loss.item()
-        window_steps += 1
+    while job.step < job.steps:
+        if stop_requested(job):
+            return True
+        loss, tokens, grad_norm, lr = train_step(job)
+        window_loss, window_tokens, window_steps = window_loss + loss, window_tokens + tokens, window_steps + 1
+        step = job.step
 
         # Logging (the first step always, so even short runs plot), eval, checkpoint.
-        if step == 1 or step % config.log_every == 0 or step == steps:
+        if step == 1 or step % config.log_every == 0 or step == job.steps:
             stats = torch.tensor([window_loss / window_steps, float(window_tokens)], device=accelerator.device)
             loss_mean = accelerator.reduce(stats[:1], "mean").item()
             tokens = int(accelerator.reduce(stats[1:], "sum").item())
-            tokens_seen += tokens
+            job.tokens_seen += tokens
             seconds = time.perf_counter() - window_start
             row = {"step": step, "loss": round(loss_mean, 5), "lr": lr,
                    "grad_norm": round(float(grad_norm), 5), "tokens_per_s": round(tokens / max(seconds, 1e-9), 1),
-                   "tokens": tokens_seen, "epoch": round(order.epoch_at(step * config.grad_accum), 4),
-                   "elapsed_s": round(elapsed(), 2)}
+                   "tokens": job.tokens_seen, "epoch": round(job.order.epoch_at(step * config.grad_accum), 4),
+                   "elapsed_s": round(job.elapsed(), 2)}
             if accelerator.device.type == "cuda":  # peak since the start: what a bigger batch would have to fit in
                 row["gpu_peak_gib"] = round(torch.cuda.max_memory_allocated(accelerator.device) / 2**30, 2)
-            if data.eval_blocks and ((config.eval_every and step % config.eval_every == 0) or step == steps):
-                row["eval_loss"] = evaluate(unwrapped, data.eval_blocks, config, accelerator, pad_id, loaded.dtype)
-            if is_main:
-                runs.append_metrics(run_dir, row)
-                runs.write_status(run_dir, step=step, last_loss=row["loss"], elapsed_s=row["elapsed_s"],
-                                  tokens_per_s=row["tokens_per_s"])
-                log.info("step %d/%d loss %.4f lr %.2e grad_norm %.3f tok/s %.0f%s", step, steps, row["loss"],
-                         row["lr"], row["grad_norm"], row["tokens_per_s"],
-                         f" eval_loss {row['eval_loss']:.4f}" if row.get("eval_loss") is not None else "")
+            if job.data.eval_blocks and ((config.eval_every and step % config.eval_every == 0) or step == job.steps):
+                row["eval_loss"] = job.evaluate()
+            log_metrics(job, row)
             window_loss, window_tokens, window_steps, window_start = 0.0, 0, 0, time.perf_counter()
-        if config.save_every and step % config.save_every == 0 and step < steps and is_main:
-            save_checkpoint(run_dir, unwrapped, optimizer, scheduler, checkpoint_state(), config, model_path)
-            last_checkpoint = step
-            log.info("Checkpoint saved at step %d", step)
+        if config.save_every and step % config.save_every == 0 and step < job.steps and job.is_main:
+            save_checkpoint(job.run_dir, job.unwrapped, job.optimizer, job.scheduler, job.checkpoint_state(),
+                            config, job.model_path)
+            job.last_checkpoint = step
+            job.log.info("Checkpoint saved at step %d", step)
+    return False
 
-    # 6. Save: a checkpoint to resume from (unless one exists for this step) and the adapter.
-    if is_main:
-        if last_checkpoint != step:
-            save_checkpoint(run_dir, unwrapped, optimizer, scheduler, checkpoint_state(), config, model_path)
-        save_adapter(unwrapped, run_dir / runs.ADAPTER_DIR, config, model_path, step)
-        final = "stopped" if stopped else "finished"
-        runs.write_status(run_dir, status=final, step=step, finished=time.time(), elapsed_s=round(elapsed(), 2),
-                          adapter=str(run_dir / runs.ADAPTER_DIR))
-        log.info("%s at step %d/%d; adapter in %s", final.capitalize(), step, steps, run_dir / runs.ADAPTER_DIR)
-    accelerator.wait_for_everyone()
-    return "stopped" if stopped else "finished"
+
+def save_final(job: Job, stopped: bool) -> str:
+    """Step 6: a checkpoint to resume from (unless one exists for this step), the adapter, the final status."""
+    final = "stopped" if stopped else "finished"
+    if job.is_main:
+        if job.last_checkpoint != job.step:
+            save_checkpoint(job.run_dir, job.unwrapped, job.optimizer, job.scheduler, job.checkpoint_state(),
+                            job.config, job.model_path)
+        adapter = job.run_dir / runs.ADAPTER_DIR
+        save_adapter(job.unwrapped, adapter, job.config, job.model_path, job.step)
+        job.status.write(status=final, step=job.step, finished=time.time(), elapsed_s=round(job.elapsed(), 2),
+                         adapter=str(adapter))
+        job.log.info("%s at step %d/%d; adapter in %s", final.capitalize(), job.step, job.steps, adapter)
+    job.accelerator.wait_for_everyone()
+    return final
+
+
+def train(config: TrainConfig, accelerator, run_dir: Path, log: logging.Logger) -> str:
+    """Run the training; returns the final status ("finished" or "stopped")."""
+    job = setup(config, accelerator, run_dir, log)
+    return save_final(job, stopped=train_loop(job))
 
 
 def main(argv: list[str] | None = None) -> int:
