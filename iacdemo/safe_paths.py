@@ -6,7 +6,9 @@ roots (also through a symlink), would let a visitor read or overwrite files else
 """
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from pathlib import Path
 from typing import Iterable
 
@@ -48,3 +50,48 @@ def resolve_inside(path: str | Path, roots: Iterable[str | Path], what: str = "p
     if not resolved.exists():
         raise DataError(f"The {what} {text!r} does not exist (looked at {resolved}).")
     return resolved
+
+
+TMP_DIR = ".tmp"  # beside the user's folders; user names cannot start with "." (see check_name)
+
+
+def temp_dir_for(target: Path) -> Path:
+    """A fresh temporary folder for building `target`, outside the user's namespace.
+
+    A sibling named `target.tmp-build` could be a user's own folder (and was deleted by the next build);
+    `.tmp/<name>-<random>` can never be one, and two builds of the same name never share it.
+    """
+    import uuid
+
+    root = target.parent / TMP_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    return root / f"{target.name}-{uuid.uuid4().hex[:12]}"
+
+
+def refuse_symlink(path: Path, what: str) -> None:
+    """A user folder that is a symbolic link would make the app write (or delete) wherever it points."""
+    if path.is_symlink():
+        raise ConfigError(f"The {what} {path} is a symbolic link; the app only writes real folders. Remove "
+                          "the link or pick another name.")
+
+
+def free_name(path: Path) -> Path:
+    """`path` if nothing is there, else the first free `path-2`, `path-3`, … (keep both, never replace)."""
+    if not path.exists() and not path.is_symlink():
+        return path
+    for n in range(2, 10_000):
+        candidate = path.with_name(f"{path.name}-{n}")
+        if not candidate.exists() and not candidate.is_symlink():
+            return candidate
+    raise ConfigError(f"Too many folders named {path.name}-N; pick another name.")
+
+
+def swap_in(tmp: Path, target: Path) -> None:
+    """Move the finished `tmp` to `target`, replacing an earlier one only once the new one is complete."""
+    old = None
+    if target.exists():
+        old = temp_dir_for(target)
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

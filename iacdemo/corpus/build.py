@@ -24,6 +24,8 @@ from iacdemo.corpus.segment import OffsetsFn, layout_blocks, segment_document, s
 from iacdemo.corpus.sources import Doc, iter_docs
 from iacdemo.corpus.stats import corpus_stats
 from iacdemo.errors import ConfigError, DataError
+from iacdemo.safe_json import read_json_or
+from iacdemo.safe_paths import free_name, swap_in, temp_dir_for
 from iacdemo.settings import Settings, get_settings
 
 Progress = Callable[[float, str], None]
@@ -123,11 +125,13 @@ def build_corpus(sources: Sequence[str | Path] | None, out_dir: str | Path | Non
                  model_id: str | None = None, sources_filter: Sequence[str] | None = None,
                  services: Sequence[str] | None = None, path_pattern: str | None = None,
                  include_cdktf: bool = False, progress: Progress | None = None,
-                 settings: Settings | None = None, tokenizer=None) -> CorpusResult:
+                 settings: Settings | None = None, tokenizer=None, keep_existing: bool = False) -> CorpusResult:
     """Build the segment dataset; save it (and `stats.json`) to `out_dir` when one is given.
 
     `sources` defaults to the settings' corpus dir. `tokenizer` may be passed to reuse one that is
-    already loaded (its name then comes from `model_id` or the tokenizer itself).
+    already loaded (its name then comes from `model_id` or the tokenizer itself). An earlier corpus in
+    `out_dir` is replaced (the CLI's explicit --out), or with `keep_existing` kept, the new one going to
+    the first free `out_dir-N` (the app: two visitors typing the same name never overwrite each other).
     """
     started = time.perf_counter()
     settings = settings or get_settings()
@@ -135,7 +139,7 @@ def build_corpus(sources: Sequence[str | Path] | None, out_dir: str | Path | Non
     if not isinstance(seq_len, int) or isinstance(seq_len, bool) or not 16 <= seq_len <= 32768:
         raise ConfigError(f"seq_len must be an integer between 16 and 32768, got {seq_len!r}.")
     sources = list(sources) if sources else [settings.corpus_dir]
-    out_path = _check_out_dir(out_dir) if out_dir is not None else None
+    out_path = _check_out_dir(out_dir, keep_existing) if out_dir is not None else None
 
     progress(0.0, "Reading documentation")
     docs = select_docs(sources, sources_filter, services, path_pattern, include_cdktf)
@@ -173,39 +177,53 @@ def load_corpus(out_dir: str | Path) -> CorpusResult:
         dataset = datasets.load_from_disk(str(path))
     except IndexError as exc:  # what `datasets` raises for a folder saved with zero rows (no shards)
         raise DataError(f"The corpus at {path} is empty (0 rows): rebuild it with other sources or filters.") from exc
+    except Exception as exc:  # a damaged state.json / dataset_info.json / arrow file: any error of `datasets`
+        raise DataError(f"Cannot read the dataset at {path} ({type(exc).__name__}: {str(exc)[:200]}); "
+                        "rebuild it.") from exc
     if len(dataset) == 0:
         raise DataError(f"The corpus at {path} is empty (0 rows): rebuild it with other sources or filters.")
     missing = [c for c in COLUMNS if c not in dataset.column_names]
     if missing:
         raise DataError(f"{path} is not a docs corpus: columns {', '.join(missing)} are missing.")
-    stats_file = path / STATS_FILE
-    stats = json.loads(stats_file.read_text()) if stats_file.is_file() else {}
+    stats, _ = read_json_or(path / STATS_FILE, {})  # damaged stats only lose the summary, not the corpus
     return CorpusResult(dataset=dataset, stats=stats, out_dir=path)
 
 
-def _check_out_dir(out_dir: str | Path) -> Path:
-    """Refuse to overwrite a directory that holds something other than an earlier corpus."""
+def _check_out_dir(out_dir: str | Path, keep_existing: bool = False) -> Path:
+    """Refuse to overwrite a directory that holds something other than an earlier corpus, or a link."""
     path = Path(out_dir)
+    if path.is_symlink():
+        raise DataError(f"Output path {path} is a symbolic link; the app only writes real folders. Remove the "
+                        "link or pick another name.")
     if path.exists() and not path.is_dir():
         raise DataError(f"Output path {path} exists and is not a directory.")
     earlier = (path / STATS_FILE).is_file() or (path / "state.json").is_file()
     if path.is_dir() and any(path.iterdir()) and not earlier:
         raise DataError(f"Output directory {path} is not empty and holds no earlier corpus; "
                         "pick a new or empty directory.")
+    if keep_existing and earlier:
+        return free_name(path)
     return path
 
 
 def _save(dataset, stats: dict, out_path: Path) -> None:
-    """Write dataset and stats to a sibling temp dir, then swap it in: never half a corpus on disk."""
-    tmp = out_path.with_name(out_path.name + ".tmp-build")
-    shutil.rmtree(tmp, ignore_errors=True)
+    """Write dataset and stats to a hidden temp dir, then swap it in: never half a corpus on disk."""
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_dir_for(out_path)
+    except OSError as exc:
+        raise DataError(f"Cannot write the corpus to {out_path}: {exc}") from exc
+    try:
         dataset.save_to_disk(str(tmp))
         (tmp / STATS_FILE).write_text(json.dumps(stats, indent=2) + "\n")
+        if out_path.is_symlink():  # turned into a link while we built: never write through it
+            raise OSError(f"{out_path} is a symbolic link")
+        swap_in(tmp, out_path)
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise DataError(f"Cannot write the corpus to {out_path}: {exc}") from exc
-    if out_path.exists():
-        shutil.rmtree(out_path)
-    tmp.rename(out_path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            tmp.parent.rmdir()
+        except OSError:
+            pass

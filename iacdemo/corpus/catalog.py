@@ -6,7 +6,6 @@ replaced file is read again, an unchanged one never is.
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from iacdemo.corpus.sources import iter_docs
+from iacdemo.safe_json import as_int, read_json_or
 
 NO_SERVICE = "(none)"
 
@@ -100,6 +100,13 @@ def _service_counts(resolved: str, _mtime_ns: int, _size: int, include_cdktf: bo
     return tuple(counts.items())
 
 
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def list_corpora(datasets_dir: str | Path) -> list[CorpusInfo]:
     """Corpora saved under `datasets_dir` (folders with a `datasets` state file), newest first."""
     root = Path(datasets_dir)
@@ -107,13 +114,13 @@ def list_corpora(datasets_dir: str | Path) -> list[CorpusInfo]:
         return []
     found = []
     for path in root.iterdir():
-        if not path.is_dir() or path.name.endswith(".tmp-build") or not (path / "state.json").is_file():
+        if path.name.startswith(".") or path.is_symlink() \
+                or not path.is_dir() or not (path / "state.json").is_file():
             continue
-        try:
-            stats = json.loads((path / "stats.json").read_text())
-        except (OSError, json.JSONDecodeError):
-            stats = {}
-        services = tuple((stats.get("filters") or {}).get("services") or ())
-        found.append((path.stat().st_mtime, CorpusInfo(name=path.name, path=path, rows=stats.get("rows"),
-                                                      tokens=stats.get("tokens"), services=services)))
+        stats, _ = read_json_or(path / "stats.json", {})  # a broken stats.json lists as "(no stats)"
+        filters = stats.get("filters") if isinstance(stats.get("filters"), dict) else {}
+        services = filters.get("services") if isinstance(filters.get("services"), list) else []
+        rows, tokens = as_int(stats.get("rows")), as_int(stats.get("tokens"))
+        found.append((_mtime(path), CorpusInfo(name=path.name, path=path, rows=rows if tokens is not None else None,
+                                              tokens=tokens, services=tuple(str(s) for s in services))))
     return [info for _, info in sorted(found, key=lambda pair: -pair[0])]

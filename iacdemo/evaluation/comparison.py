@@ -22,6 +22,7 @@ from iacdemo.errors import ConfigError, DataError
 from iacdemo.evaluation.answers import (BATCH_ROWS, RETRIEVAL_K, Answer, AnswerCache, SessionProvider, System,
                                         eval_gen_settings, generate_answers)
 from iacdemo.evaluation.tasks import Task
+from iacdemo.safe_json import as_float
 from iacdemo.settings import Settings, get_settings
 
 GENERATE = "generate"
@@ -235,7 +236,7 @@ def list_comparisons(settings: Settings | None = None) -> list[dict]:
         if isinstance(meta, dict) and _ID.match(str(meta.get("id", ""))) \
                 and (directory / f"{meta['id']}.json").is_file():
             metas.append(meta)
-    return sorted(metas, key=lambda m: m.get("created") or 0, reverse=True)
+    return sorted(metas, key=lambda m: as_float(m.get("created"), 0.0), reverse=True)  # hand edits: any type
 
 
 def load_comparison(comparison_id: str, settings: Settings | None = None) -> Comparison:
@@ -247,9 +248,12 @@ def load_comparison(comparison_id: str, settings: Settings | None = None) -> Com
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataError(f"No saved evaluation with id {comparison_id!r}.") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise DataError(f"The saved evaluation {path} cannot be read: {exc}") from None
-    return Comparison.from_json(data)
+    try:
+        return Comparison.from_json(data)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # valid JSON of another shape
+        raise DataError(f"The saved evaluation {path} cannot be read: {type(exc).__name__}: {exc}") from None
 
 
 __all__ = ["Comparison", "GENERATE", "REFERENCE", "REFERENCE_LABEL", "evaluate_reference", "evaluate_systems",

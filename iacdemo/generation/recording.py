@@ -6,6 +6,7 @@ replay the file on stage. Ticks store per-column deltas (not full texts) so a lo
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,16 +44,27 @@ class Recording:
 
     @classmethod
     def load(cls, path: str | Path) -> "Recording":
-        try:
+        try:  # any bytes, any JSON shape: a clear DataError, never another exception
             raw = json.loads(Path(path).read_text(encoding="utf-8"))
+            if not isinstance(raw, dict) or not isinstance(raw.get("columns"), list) \
+                    or not isinstance(raw.get("ticks"), list):
+                raise ValueError("it needs an object with a 'columns' list and a 'ticks' list")
             columns = [str(c) for c in raw["columns"]]
-            ticks = [(float(t), [_checked_delta(d) for d in deltas]) for t, deltas in raw["ticks"]]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            ticks = [(_checked_time(t), [_checked_delta(d) for d in deltas]) for t, deltas in raw["ticks"]]
+            settings = raw.get("settings") or {}
+            if not isinstance(settings, dict):
+                raise ValueError("'settings' must be an object")
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
             raise DataError(f"{path} is not a side-by-side recording: {exc}") from exc
         if any(len(d) != len(columns) for _, d in ticks):
             raise DataError(f"{path}: a tick has a different number of columns than the header.")
-        return cls(columns=columns, prompt=str(raw.get("prompt", "")), settings=dict(raw.get("settings") or {}),
-                   ticks=ticks)
+        return cls(columns=columns, prompt=str(raw.get("prompt", "")), settings=settings, ticks=ticks)
+
+
+def _checked_time(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"a tick time must be a number of seconds, got {value!r}")
+    return float(value)
 
 
 def _checked_delta(delta) -> str | list:

@@ -701,7 +701,7 @@ def _read_cache(path: Path, fingerprint: str) -> ProviderSchema | None:
         if data.get("version") != SCHEMA_VERSION or data.get("fingerprint") != fingerprint:
             return None
         return ProviderSchema.from_json(data)
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError):
         return None  # missing or damaged cache: rebuild
 
 

@@ -23,9 +23,10 @@ def is_converted(model_dir: Path, sha256: str) -> bool:
     if not marker.exists():
         return False
     try:
-        return json.loads(marker.read_text()).get("gguf_sha256") == sha256
-    except (OSError, json.JSONDecodeError):
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):  # damaged marker: convert again
         return False
+    return isinstance(data, dict) and data.get("gguf_sha256") == sha256
 
 
 def convert_gguf(gguf: Path, model_dir: Path, sha256: str, progress: Progress | None = None) -> Path:

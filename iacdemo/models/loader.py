@@ -37,6 +37,9 @@ class LoadedModel:
         return sum(p.numel() for p in self.model.parameters())
 
 
+MAX_MODEL_ID_CHARS = 1024
+
+
 def resolve_model_path(model_id: str | None = None, settings: Settings | None = None,
                        progress: Progress | None = None) -> str:
     """Return something `from_pretrained` can load: a local folder or a hub id."""
@@ -44,6 +47,9 @@ def resolve_model_path(model_id: str | None = None, settings: Settings | None = 
     model_id = (model_id or settings.default_model).strip()
     if not model_id:
         raise ModelError("No model id given.")
+    if len(model_id) > MAX_MODEL_ID_CHARS:  # else the OS answers "File name too long" from is_dir()
+        raise ModelError(f"The model id is {len(model_id):,} characters long; a registry id, a local folder or "
+                         f"a Hub id 'owner/name' is at most {MAX_MODEL_ID_CHARS:,}.")
     spec = get_spec(model_id)
     if spec is not None and spec.embedded:
         model_dir = settings.models_dir / spec.id
@@ -53,7 +59,11 @@ def resolve_model_path(model_id: str | None = None, settings: Settings | None = 
                 convert_gguf(gguf, model_dir, spec.sha256, progress)
         return str(model_dir)
     local = Path(model_id).expanduser()
-    if local.is_dir():
+    try:
+        is_dir = local.is_dir()
+    except OSError as exc:  # a name the file system rejects (a part over 255 bytes, ...)
+        raise ModelError(f"Unknown model '{model_id[:200]}': {exc.strerror or exc}.") from None
+    if is_dir:
         if not (local / "config.json").exists():
             raise ModelError(f"{local} is a folder but not a model folder (no config.json).")
         return str(local)

@@ -152,7 +152,7 @@ class DocsIndex:
             with open(path / "chunks.jsonl", encoding="utf-8") as fh:
                 chunks = [json.loads(line) for line in fh if line.strip()]
             retriever = bm25s.BM25.load(str(path / "bm25"), show_progress=False)
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise DataError(f"No usable retrieval index at {path}: {exc}") from exc
         if len(chunks) != meta.get("chunks"):
             raise DataError(f"The retrieval index at {path} is incomplete; rebuild it.")

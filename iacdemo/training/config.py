@@ -19,6 +19,15 @@ from iacdemo.errors import ConfigError
 from iacdemo.number_input import is_blank, parse_number
 from iacdemo.settings import EMBEDDED_DEFAULT_MODEL, Settings, get_settings
 
+MAX_ID_CHARS = 1024  # a model id or dataset path longer than this is a paste accident, not a name
+
+
+def _is_dir(path: str) -> bool:
+    try:
+        return Path(path).expanduser().is_dir()
+    except OSError:  # "File name too long" and friends: no such folder
+        return False
+
 DEFAULT_TARGET_MODULES = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
 SCHEDULERS = ("cosine", "linear", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -127,10 +136,14 @@ class TrainConfig:
                     raise ConfigError(f"{label} must be a number, not the text {value!r}.")
             if spec["choices"] and value not in spec["choices"]:
                 raise ConfigError(f"{label}: {value!r} is not one of {', '.join(spec['choices'])}.")
+        for label, text in (("Base model", self.model), ("Dataset", self.dataset)):
+            if len(text) > MAX_ID_CHARS:  # the OS refuses such paths ("File name too long"): say so first
+                raise ConfigError(f"{label}: {len(text):,} characters is too long for a model id or folder "
+                                  f"(at most {MAX_ID_CHARS:,}).")
         if not self.dataset.strip():
             raise ConfigError("Dataset: pick a corpus dataset folder (build one in the Corpus tab or with "
                               "`python -m iacdemo.corpus.build`).")
-        if check_paths and not Path(self.dataset).expanduser().is_dir():
+        if check_paths and not _is_dir(self.dataset):
             raise ConfigError(f"Dataset: folder not found: {self.dataset}")
         if not self.model.strip():
             raise ConfigError("Base model: give a model id or folder.")

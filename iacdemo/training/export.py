@@ -15,6 +15,8 @@ from typing import Callable
 import torch
 
 from iacdemo.errors import ConfigError, ModelError
+from iacdemo.safe_json import read_json_or
+from iacdemo.safe_paths import free_name, refuse_symlink, swap_in, temp_dir_for
 from iacdemo.settings import Settings, get_settings
 from iacdemo.training import runs
 
@@ -34,17 +36,14 @@ def adapter_dir_of(path: str | Path) -> Path:
 def adapter_base_model(adapter_dir: str | Path) -> str:
     """The base model id the adapter was trained on."""
     adapter_dir = Path(adapter_dir)
-    try:
-        meta = json.loads((adapter_dir / runs.ADAPTER_META).read_text())
-        if meta.get("base_model"):
-            return meta["base_model"]
-    except (OSError, json.JSONDecodeError):
-        pass
-    try:
-        config = json.loads((adapter_dir / "adapter_config.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"Broken adapter in {adapter_dir}: adapter_config.json is unreadable ({exc}).") from exc
+    meta, _ = read_json_or(adapter_dir / runs.ADAPTER_META, {})
+    if isinstance(meta.get("base_model"), str) and meta["base_model"]:
+        return meta["base_model"]
+    config, problem = read_json_or(adapter_dir / "adapter_config.json", None)
+    if problem:
+        raise ModelError(f"Broken adapter in {adapter_dir}: {problem}.")
     base = config.get("base_model_name_or_path")
+    base = base if isinstance(base, str) else None
     if not base:
         raise ModelError(f"The adapter in {adapter_dir} does not say which base model it belongs to.")
     return base
@@ -82,15 +81,22 @@ def export_merged(run_dir: str | Path, out_dir: str | Path | None = None, model_
 
     The result (weights + tokenizer) loads with `AutoModelForCausalLM.from_pretrained` and is a valid
     model id everywhere in iacdemo. Merging happens in fp32 on the CPU; the weights are saved in the
-    base model's own dtype.
+    base model's own dtype. An earlier export of the same name is kept: the new one goes to `NAME-2`
+    (the returned path says where) unless `overwrite` asks to replace it. Returns the folder written.
     """
     settings = settings or get_settings()
     progress = progress or (lambda fraction, message: None)
     adapter_dir = adapter_dir_of(run_dir)
     name = adapter_dir.parent.name if adapter_dir.name == runs.ADAPTER_DIR else adapter_dir.name
     out = Path(out_dir).expanduser() if out_dir else settings.exports_dir / name
-    if out.exists() and any(out.iterdir()) and not overwrite and not (out / EXPORT_META).exists():
-        raise ConfigError(f"Export folder {out} is not empty: pick an empty or new folder.")
+    refuse_symlink(out, "export folder")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"Export folder {out} exists and is not a folder: pick another name.")
+    if out.exists() and any(out.iterdir()):
+        if not (out / EXPORT_META).exists():
+            raise ConfigError(f"Export folder {out} is not empty: pick an empty or new folder.")
+        if not overwrite:
+            out = free_name(out)
     progress(0.1, "Loading base model and adapter")
     model, tokenizer, loaded = load_adapter_model(adapter_dir, model_id, settings, device="cpu",
                                                   dtype=torch.float32)
@@ -101,14 +107,25 @@ def export_merged(run_dir: str | Path, out_dir: str | Path | None = None, model_
         saved_dtype = getattr(torch, saved_dtype, torch.float32)
     merged = merged.to(saved_dtype)
     progress(0.8, f"Saving to {out}")
-    tmp = out.with_name(out.name + ".tmp-export")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    merged.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    (tmp / EXPORT_META).write_text(json.dumps({"base_model": loaded.model_id, "adapter": str(adapter_dir),
-                                               "exported": time.time()}, indent=2))
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    tmp = temp_dir_for(out)
+    try:
+        tmp.mkdir(parents=True)
+        merged.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / EXPORT_META).write_text(json.dumps({"base_model": loaded.model_id, "adapter": str(adapter_dir),
+                                                   "exported": time.time()}, indent=2))
+        swap_in(tmp, out)
+    except OSError as exc:  # disk full, a folder turned into a link meanwhile: no half export, no leftovers
+        raise ConfigError(f"Cannot save the merged model to {out}: {exc}") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_if_empty(tmp.parent)
     progress(1.0, f"Merged model saved to {out}")
     return out
+
+
+def _remove_if_empty(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass

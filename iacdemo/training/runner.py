@@ -199,9 +199,16 @@ class JobRunner:
         name = runs.validate_run_name(config.run_name or auto_run_name(config.model))
         run_dir = self.settings.runs_dir / name
         model = Path(config.model).expanduser()
+        try:
+            local_model = model.is_dir() and not get_spec(config.model)
+        except OSError:  # a name the file system rejects is no local folder (the job reports the id)
+            local_model = False
         config = replace(config, run_name=name, out=str(run_dir),  # the job runs elsewhere: absolute paths
                          dataset=str(Path(config.dataset).expanduser().resolve()),
-                         model=str(model.resolve()) if model.is_dir() and not get_spec(config.model) else config.model)
+                         model=str(model.resolve()) if local_model else config.model)
+        if run_dir.is_symlink():  # training would write wherever the link points
+            raise JobError(f"The run folder {run_dir} is a symbolic link; the app only writes real folders in "
+                           f"{self.settings.runs_dir}. Remove the link or pick another run name.")
         with self._mutex:
             if not config.resume and run_dir.exists() and any(run_dir.iterdir()):
                 raise JobError(f"A run named '{name}' already exists: pick another name, resume it or delete it.")

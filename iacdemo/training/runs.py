@@ -342,6 +342,12 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
+def _unreadable(run_dir: Path, reason: str) -> RunInfo:
+    return RunInfo(name=run_dir.name, run_dir=run_dir, status="unreadable", model="", dataset="", step=0,
+                   total_steps=0, final_loss=None, eval_loss=None, duration_s=None, adapter_path=None,
+                   created=None, error=f"unreadable: {reason}")
+
+
 def list_runs(settings: Settings | None = None) -> list[RunInfo]:
     """Every run folder under the runs dir, newest first."""
     root = (settings or get_settings()).runs_dir
@@ -350,18 +356,21 @@ def list_runs(settings: Settings | None = None) -> list[RunInfo]:
     infos = []
     for d in root.iterdir():
         try:
-            if d.is_dir() and not d.is_symlink() and ((d / STATUS_FILE).exists() or (d / CONFIG_FILE).exists()):
+            if d.is_symlink() and d.is_dir():  # listed, so the user sees why it is not used
+                infos.append(_unreadable(d, "a symbolic link, not a run folder of this app"))
+            elif d.is_dir() and ((d / STATUS_FILE).exists() or (d / CONFIG_FILE).exists()):
                 infos.append(run_info(d))
         except OSError as exc:  # a folder we may not read (permissions, a dangling mount): list it as such
-            infos.append(RunInfo(name=d.name, run_dir=d, status="unreadable", model="", dataset="", step=0,
-                                 total_steps=0, final_loss=None, eval_loss=None, duration_s=None,
-                                 adapter_path=None, created=None, error=f"unreadable: {exc}"))
+            infos.append(_unreadable(d, str(exc)))
     return sorted(infos, key=lambda i: i.created or 0, reverse=True)
 
 
 def delete_run(name: str, settings: Settings | None = None) -> None:
     """Remove a run folder; a run that is still going must be stopped first."""
     run_dir = run_dir_for(name, settings)
+    if run_dir.is_symlink():
+        raise JobError(f"Run {name!r} is a symbolic link, not a run folder of this app: remove the link "
+                       "itself if it should go (its target is left alone).")
     if not run_dir.is_dir():
         raise JobError(f"No run named {name!r}.")
     if read_status(run_dir).get("status") in ACTIVE:

@@ -389,7 +389,10 @@ def training_pages(run: Any) -> TrainingPages:
         return TrainingPages(note="No adapter picked: every page is new to the base model alike.")
     try:
         config = json.loads((Path(run.run_dir) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        if not isinstance(config, dict) or not all(isinstance(config.get(k) or "", str)
+                                                   for k in ("dataset", "subcategory")):
+            raise ValueError("not a config object")
+    except (OSError, ValueError, RecursionError):
         return TrainingPages(note=f"Run '{run.name}' has no readable config.json: its training pages are unknown.")
     from iacdemo.training.data import load_rows, split_by_page
 

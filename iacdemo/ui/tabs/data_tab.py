@@ -79,7 +79,11 @@ def parse_seq_len(value) -> int:
 def run_build(ctx: AppContext, files: Sequence[str] | None, other_path: str | None, services: Sequence[str] | None,
               path_glob: str | None, seq_len, include_cdktf: bool, name: str | None,
               progress=None) -> CorpusResult:
-    """Validate the form, then build and save the corpus under the cache's datasets folder."""
+    """Validate the form, then build and save the corpus under the cache's datasets folder.
+
+    A name that is taken keeps the earlier dataset: the new one is saved as NAME-2 (the summary says
+    where), so a rebuild never replaces anyone's dataset, e.g. two Space visitors using the default name.
+    """
     settings = ctx.settings
     out_dir = dataset_dir(name, settings)
     length = parse_seq_len(seq_len)
@@ -87,7 +91,7 @@ def run_build(ctx: AppContext, files: Sequence[str] | None, other_path: str | No
     return build_corpus(sources, out_dir=out_dir, seq_len=length, model_id=ctx.model_id,
                         services=list(services or []) or None, path_pattern=(path_glob or "").strip() or None,
                         include_cdktf=bool(include_cdktf), progress=progress, settings=settings,
-                        tokenizer=ctx.tokenizer())
+                        tokenizer=ctx.tokenizer(), keep_existing=True)
 
 
 # ---- views of a result ----------------------------------------------------------------------------------
