@@ -48,6 +48,9 @@ class Settings:
     hub_host: str = "huggingface.co"
     max_new_tokens_cap: int = 1024
     max_prompt_chars: int = 20_000
+    # No widget takes a file, but Gradio's upload route is always open: cap it so no visitor can fill a
+    # Space's disk (bigger uploads get HTTP 413).
+    max_upload_bytes: int = 1024 * 1024
 
     # Derived locations: one definition each, so loaders never build paths of their own.
     @property

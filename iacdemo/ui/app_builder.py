@@ -50,9 +50,10 @@ def build_app(settings: Settings | None = None, ctx: AppContext | None = None) -
 
 
 def launch_kwargs(settings: Settings | None = None) -> dict:
-    """Theme, CSS and JS for gradio 6's `launch()` (they moved there from `gr.Blocks`)."""
+    """Theme, CSS and JS for gradio 6's `launch()` (they moved there from `gr.Blocks`), and the upload cap."""
     settings = settings or get_settings()
     return {
+        "max_file_size": settings.max_upload_bytes,
         "theme": gr.themes.Soft(primary_hue="indigo", secondary_hue="emerald", font=SYSTEM_FONTS,
                                 font_mono=MONO_FONTS),
         "css": (ASSETS_DIR / "style.css").read_text(encoding="utf-8"),
