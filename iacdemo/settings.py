@@ -30,6 +30,13 @@ def _default_data_dir() -> Path:
     return shared if shared.is_dir() else REPO_ROOT / "data"
 
 
+def _as_int(value: str | None, default: int) -> int:
+    try:
+        return max(0, int(value)) if value not in (None, "") else default
+    except ValueError:
+        return default
+
+
 def _as_bool(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -51,6 +58,10 @@ class Settings:
     # No widget takes a file, but Gradio's upload route is always open: cap it so no visitor can fill a
     # Space's disk (bigger uploads get HTTP 413).
     max_upload_bytes: int = 1024 * 1024
+    # A training job shares the CPU with the app's generation (see iacdemo/training/cpu_share.py): it runs
+    # this much nicer, and on this many torch threads while the app uses its model (0 = unchanged).
+    job_niceness: int = 10
+    job_yield_threads: int = 1
 
     # Derived locations: one definition each, so loaders never build paths of their own.
     @property
@@ -106,6 +117,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         port=int(env.get("GRADIO_SERVER_PORT") or base.port),
         offline=_as_bool(env.get("HF_HUB_OFFLINE")) or _as_bool(env.get("IACDEMO_OFFLINE")),
         hub_host=(env.get("HF_ENDPOINT") or "https://huggingface.co").split("://")[-1].split("/")[0],
+        job_niceness=_as_int(env.get("IACDEMO_JOB_NICE"), base.job_niceness),
+        job_yield_threads=_as_int(env.get("IACDEMO_JOB_YIELD_THREADS"), base.job_yield_threads),
     )
 
 

@@ -41,6 +41,7 @@ from iacdemo.safe_json import as_float, as_int, read_json_or
 from iacdemo.settings import get_settings
 from iacdemo.training import runs
 from iacdemo.training.config import TrainConfig
+from iacdemo.training.cpu_share import TrainerCpuShare
 from iacdemo.training.data import BatchOrder, batch_at, build_training_data, total_steps
 from iacdemo.training.packing import IGNORE, collate
 
@@ -260,6 +261,7 @@ class Job:
     dtype: torch.dtype
     pad_id: int
     model_path: str
+    cpu: TrainerCpuShare | None = None
     trainable: list = field(default_factory=list)
     step: int = 0
     tokens_seen: int = 0
@@ -294,6 +296,8 @@ def setup(config: TrainConfig, accelerator, run_dir: Path, log: logging.Logger) 
     if config.cpu_threads > 0:
         torch.set_num_threads(config.cpu_threads)
     settings = get_settings()
+    cpu = TrainerCpuShare(settings.runs_dir, settings.job_niceness, settings.job_yield_threads, log)
+    cpu.start()  # before torch starts its worker threads, which inherit the priority
     world, rank = accelerator.num_processes, accelerator.process_index
     status = None
     if accelerator.is_main_process:
@@ -348,7 +352,7 @@ def setup(config: TrainConfig, accelerator, run_dir: Path, log: logging.Logger) 
               unwrapped=accelerator.unwrap_model(wrapped), optimizer=optimizer, scheduler=scheduler, data=data,
               order=order, steps=steps, dtype=loaded.dtype, pad_id=pad_id, model_path=model_path,
               trainable=[p for p in wrapped.parameters() if p.requires_grad], step=resumed.get("step", 0),
-              tokens_seen=resumed.get("tokens", 0), elapsed_before=resumed.get("elapsed_s", 0.0))
+              tokens_seen=resumed.get("tokens", 0), elapsed_before=resumed.get("elapsed_s", 0.0), cpu=cpu)
     job.last_checkpoint = job.step if config.resume else -1
     if status is not None:
         status.write(total_steps=steps, step=job.step, device=str(accelerator.device),
@@ -418,6 +422,8 @@ def train_loop(job: Job) -> bool:
     while job.step < job.steps:
         if stop_requested(job):
             return True
+        if job.cpu is not None:
+            job.cpu.update()  # fewer threads while the app generates
         loss, tokens, grad_norm, lr = train_step(job)
         window_loss, window_tokens, window_steps = window_loss + loss, window_tokens + tokens, window_steps + 1
         step = job.step

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from iacdemo.errors import ModelError
 from iacdemo.settings import Settings
+from iacdemo.training.cpu_share import while_app_uses_model
 
 BASE = "__base__"  # peft's name for "no adapter" in a mixed-adapter batch
 T = TypeVar("T")
@@ -114,7 +115,7 @@ class ModelSession:
     # -- where the model runs ----------------------------------------------------------------------
     def submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> "Future[T]":
         """Run `fn` on the process's one model thread (see `model_thread`)."""
-        return model_thread().submit(fn, *args, **kwargs)
+        return model_thread().submit(while_app_uses_model(fn), *args, **kwargs)  # a training job yields meanwhile
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`submit` and wait for the result (exceptions re-raised here)."""

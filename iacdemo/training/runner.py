@@ -27,7 +27,7 @@ from iacdemo.errors import JobError
 from iacdemo.models.registry import get_spec
 from iacdemo.safe_json import as_int, as_str
 from iacdemo.settings import REPO_ROOT, Settings, get_settings
-from iacdemo.training import runs
+from iacdemo.training import cpu_share, runs
 from iacdemo.training.config import TrainConfig
 
 LOCK_FILE = ".job.lock"
@@ -112,6 +112,7 @@ class JobRunner:
         self.python = python
         self._procs: dict[str, subprocess.Popen] = {}
         self._mutex = threading.Lock()  # Gradio calls from several threads
+        cpu_share.announce_to(self.settings.runs_dir)  # our model use makes a running job step aside
 
     @property
     def lock_path(self) -> Path:
@@ -342,7 +343,8 @@ class JobRunner:
         env = dict(os.environ)
         s = self.settings
         env.update(IACDEMO_DATA_DIR=str(s.data_dir), IACDEMO_RUNS_DIR=str(s.runs_dir),
-                   IACDEMO_CACHE_DIR=str(s.cache_dir), IACDEMO_MODEL=s.default_model, PYTHONUNBUFFERED="1")
+                   IACDEMO_CACHE_DIR=str(s.cache_dir), IACDEMO_MODEL=s.default_model, PYTHONUNBUFFERED="1",
+                   IACDEMO_JOB_NICE=str(s.job_niceness), IACDEMO_JOB_YIELD_THREADS=str(s.job_yield_threads))
         if s.device:
             env["IACDEMO_DEVICE"] = s.device
         if s.offline:
