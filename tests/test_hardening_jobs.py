@@ -53,6 +53,8 @@ def test_hand_edited_status_json_mid_run_neither_hides_the_job_nor_frees_the_loc
     with pytest.raises(JobError, match="already running"):
         runner.start(TrainConfig(run_name="second", max_steps=1, **config))
     assert not (local.runs_dir / "second").exists()
+    with pytest.raises(JobError, match="still running"):
+        runs.delete_run(name, local)
 
     (run_dir / "status.json").write_text("[]")
     runner.stop()  # Stop finds the job through the lock, not through the file

@@ -89,3 +89,12 @@ def test_in_app_scoring_of_a_hostile_answer_ends_as_an_error(tasks, schema):
     assert time.perf_counter() - started < 30
     ok = score_answer(tasks[0], f"```hcl\n{tasks[0].reference}\n```", schema)  # the next answer is fine
     assert ok.error is None or "scoring stopped" not in ok.error
+
+
+@pytest.mark.timeout(60, method="thread")
+def test_a_heredoc_of_200k_spaces_splits_in_linear_time():
+    """Found by fuzzing: the heredoc regex backtracked quadratically (minutes for this answer)."""
+    started = time.perf_counter()
+    code = 'output "x" { value = <<EOT\n' + " " * 200_000 + "\nEOT\n }"
+    assert _output(code) == " " * 200_000 + "\n"
+    assert time.perf_counter() - started < 10

@@ -243,7 +243,24 @@ class Template:
         return all(isinstance(part, str) for part in self.parts)
 
 
-_HEREDOC = re.compile(r"^<<(-?)([A-Za-z][\w.-]*)\r?\n(.*?)\r?\n?[ \t]*\2\s*$", re.S)
+_HEREDOC_HEAD = re.compile(r"<<(-?)([A-Za-z][\w.-]*)\r?\n")
+
+
+def _split_heredoc(text: str) -> tuple[bool, str] | None:
+    """(indented, body) of a serialised heredoc `<<MARKER\n…\nMARKER`, else None.
+
+    Written out rather than as one regex: `(.*?)\r?\n?[ \t]*MARKER\s*$` backtracks quadratically, and
+    a heredoc of 200,000 spaces in an answer took minutes to split.
+    """
+    head = _HEREDOC_HEAD.match(text)
+    if head is None:
+        return None
+    marker, rest = head.group(2), text[head.end():].rstrip()
+    if not rest.endswith(marker):
+        return None
+    body = rest[:-len(marker)].rstrip(" \t")
+    body = body.removesuffix("\n").removesuffix("\r")  # the line break before the closing marker
+    return head.group(1) == "-", body
 
 
 @lru_cache(maxsize=50_000)
@@ -253,10 +270,11 @@ def parse_template(text: str) -> Template:
     python-hcl2 has already processed escapes in quoted strings, but leaves heredocs raw (markers
     included) and keeps `$${` escapes. A heredoc's body keeps its final newline, as in Terraform.
     """
-    heredoc = _HEREDOC.match(text)
+    heredoc = _split_heredoc(text)
     if heredoc:
-        body = heredoc.group(3) + "\n"
-        if heredoc.group(1) == "-":
+        indented, body = heredoc
+        body += "\n"
+        if indented:
             body = _dedent(body)
         text = body
     parts: list = []

@@ -25,12 +25,11 @@ from typing import Any
 
 from iacdemo.errors import JobError
 from iacdemo.models.registry import get_spec
-from iacdemo.safe_json import as_int, as_str
 from iacdemo.settings import REPO_ROOT, Settings, get_settings
 from iacdemo.training import cpu_share, runs
 from iacdemo.training.config import TrainConfig
 
-LOCK_FILE = ".job.lock"
+LOCK_FILE = runs.LOCK_FILE
 
 
 @dataclass
@@ -91,15 +90,6 @@ def _eta(rows: list[dict[str, Any]], total: int) -> float | None:
     return max(0.0, (total - last["step"]) * per_step)
 
 
-def process_start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (/proc/PID/stat field 22); None off Linux."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return int(stat[stat.rindex(")") + 2:].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def auto_run_name(model: str) -> str:
     stem = Path(model.rstrip("/")).name or "run"
     stem = "".join(c if c.isalnum() or c in "._-" else "-" for c in stem).strip(".-_") or "run"
@@ -120,14 +110,7 @@ class JobRunner:
 
     # --- lock -----------------------------------------------------------------------------------------
     def _read_lock(self) -> dict[str, Any]:
-        try:
-            raw = json.loads(self.lock_path.read_bytes().decode("utf-8"))
-        except (OSError, ValueError, RecursionError):
-            return {}
-        if not isinstance(raw, dict) or as_int(raw.get("pid")) is None:
-            return {}
-        return {"pid": as_int(raw.get("pid")), "run_name": as_str(raw.get("run_name"), ""),
-                "since": raw.get("since"), "start_ticks": as_int(raw.get("start_ticks"))}
+        return runs.read_job_lock(self.settings.runs_dir)
 
     def _write_lock(self, info: dict[str, Any]) -> None:
         tmp = self.lock_path.with_suffix(f".tmp{os.getpid()}")
@@ -153,7 +136,7 @@ class JobRunner:
                 continue
             with os.fdopen(fd, "w") as fh:
                 json.dump({"pid": os.getpid(), "run_name": run_name, "since": time.time(),
-                           "start_ticks": process_start_ticks(os.getpid())}, fh)
+                           "start_ticks": runs.process_start_ticks(os.getpid())}, fh)
             return
         raise JobError("Could not take the job lock; another app is starting a job right now. Try again.")
 
@@ -173,15 +156,7 @@ class JobRunner:
 
     # --- public API -----------------------------------------------------------------------------------
     def _holds(self, held: dict[str, Any]) -> bool:
-        """A lock counts while its process lives (the same process: a reused pid has another start time).
-
-        The run's status.json is deliberately not consulted: a hand-written `{"status": "finished"}`
-        must not let a second job start beside the first.
-        """
-        if not held or not runs.pid_alive(held.get("pid")):
-            return False
-        recorded = held.get("start_ticks")
-        return recorded is None or process_start_ticks(held["pid"]) in (None, recorded)
+        return runs.lock_is_live(held)  # the process alone decides, never the editable status.json
 
     def active_run(self) -> str | None:
         """The name of the running job, if any (also one started by another app process)."""
@@ -232,7 +207,7 @@ class JobRunner:
                     console.close()
                 self._procs[name] = proc
                 self._write_lock({"pid": proc.pid, "run_name": name, "since": time.time(),
-                                  "start_ticks": process_start_ticks(proc.pid)})
+                                  "start_ticks": runs.process_start_ticks(proc.pid)})
                 runs.write_status(run_dir, launcher_pid=proc.pid)
             except Exception as exc:
                 self._release(name)

@@ -32,6 +32,7 @@ CONSOLE_FILE = "console.log"
 ADAPTER_DIR = "adapter"
 CHECKPOINTS_DIR = "checkpoints"
 ADAPTER_META = "iacdemo_adapter.json"
+LOCK_FILE = ".job.lock"  # in the runs dir: the one running job of this machine (see runner.py)
 
 ACTIVE = ("queued", "running")
 STATUSES = ("queued", "running", "finished", "failed", "stopped")
@@ -70,6 +71,36 @@ def pid_alive(pid: int | None) -> bool:
         return stat[stat.rindex(")") + 2] not in "ZX"
     except (OSError, ValueError, IndexError):
         return True  # no /proc (macOS): trust kill(0)
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22); None off Linux."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat[stat.rindex(")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def read_job_lock(runs_dir: Path) -> dict[str, Any]:
+    """The job lock's pid, run name and process start time; {} when missing or unreadable."""
+    raw, _ = read_json_or(Path(runs_dir) / LOCK_FILE, {})
+    if as_int(raw.get("pid")) is None:
+        return {}
+    return {"pid": as_int(raw.get("pid")), "run_name": as_str(raw.get("run_name"), ""),
+            "since": as_float(raw.get("since")), "start_ticks": as_int(raw.get("start_ticks"))}
+
+
+def lock_is_live(held: dict[str, Any]) -> bool:
+    """A lock counts while its process lives (the same process: a reused pid has another start time).
+
+    The run's status.json is deliberately not consulted: a hand-written `{"status": "finished"}`
+    must not let a second job start beside the first, nor the running run be deleted.
+    """
+    if not held or not pid_alive(held.get("pid")):
+        return False
+    recorded = held.get("start_ticks")
+    return recorded is None or process_start_ticks(held["pid"]) in (None, recorded)
 
 
 # --- status.json ---------------------------------------------------------------------------------------
@@ -373,6 +404,7 @@ def delete_run(name: str, settings: Settings | None = None) -> None:
                        "itself if it should go (its target is left alone).")
     if not run_dir.is_dir():
         raise JobError(f"No run named {name!r}.")
-    if read_status(run_dir).get("status") in ACTIVE:
+    held = read_job_lock(run_dir.parent)
+    if read_status(run_dir).get("status") in ACTIVE or (held.get("run_name") == name and lock_is_live(held)):
         raise JobError(f"Run {name!r} is still running: stop it before deleting it.")
     shutil.rmtree(run_dir)
