@@ -483,3 +483,15 @@ def test_tab_on_a_cpu_space_turns_start_off(ctx):
     assert widgets["train-start"].interactive is False and widgets["train-resume"].interactive is False
     assert widgets["train-delete"].interactive is False and widgets["train-export"].interactive is False
     assert "Duplicate this Space" in widgets["train-space-note"].value
+
+
+def test_guarded_handlers_show_errors_in_the_box_for_one_output_or_many(ctx):
+    def stop_nothing():
+        tc.stop_job(ctx)  # no job runs: JobError
+
+    one = train_tab._guarded(stop_nothing, 1)()
+    assert isinstance(one, dict) and one["visible"] is True and "No training job is running" in one["value"]
+    many = train_tab._guarded(lambda: [1, 2], 3)()
+    assert many[0]["visible"] is False and many[1:] == [1, 2]
+    failed = train_tab._guarded(stop_nothing, 3)()
+    assert failed[0]["visible"] is True and len(failed) == 3

@@ -6,6 +6,7 @@ LLaMA-Factory do); the controller's `StreamRegistry` gives one browser tab a sin
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import gradio as gr
@@ -65,12 +66,15 @@ def _widget(spec: dict[str, Any], value: Any, interactive: bool = True):
 
 def _guarded(fn, n_outputs: int):
     """A handler whose first output is the error box: on failure it shows the error and leaves the other
-    `n_outputs - 1` outputs as they are (a raised exception would leave them half-updated)."""
+    `n_outputs - 1` outputs as they are (a raised exception would leave them half-updated). `wraps` keeps
+    `fn`'s signature, where Gradio looks for a `gr.Progress` parameter to fill in."""
+    @functools.wraps(fn)
     def handler(*args):
         try:
-            return [hide_error(), *fn(*args)]
+            updates = [hide_error(), *fn(*args)]
         except Exception as exc:  # noqa: BLE001 - shown to the user, the app keeps serving
-            return [show_error(exc), *[gr.update() for _ in range(n_outputs - 1)]]
+            updates = [show_error(exc), *[gr.update() for _ in range(n_outputs - 1)]]
+        return updates if n_outputs > 1 else updates[0]  # one output takes its value, not a list
     return handler
 
 
