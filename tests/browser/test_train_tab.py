@@ -42,7 +42,11 @@ def _open_group(page, elem_id: str) -> None:
 
 def _set(page, name: str, value: str) -> None:
     box = page.locator(f"#train-{name} input, #train-{name} textarea").first
-    box.fill(value)
+    if box.get_attribute("type") == "number":
+        box.fill(value)
+    else:  # gradio's text box fires `input` on key presses, not on Playwright's fill (a user types)
+        box.fill(value[:-1])
+        box.press_sequentially(value[-1:])
     box.blur()
 
 
@@ -142,6 +146,8 @@ def test_train_job_streams_reattaches_and_stops(app_server, page, no_orphan_job)
     _set(page, "run-name", RUN_NAME)
     expect(page.locator("#train-command textarea")).to_have_value(re.compile(r"--max-steps 40.*--seq-len 64|"
                                                                              r"--seq-len 64.*--max-steps 40"))
+    # the command names the run folder once the server has the name (a Start click before that loses it)
+    expect(page.locator("#train-command textarea")).to_have_value(re.compile(rf"/{RUN_NAME}\b"), timeout=20_000)
     page.locator("#train-start").click()
     stats = page.locator("#train-stats .train-stats")
     expect(stats).to_have_attribute("data-run", RUN_NAME, timeout=30_000)

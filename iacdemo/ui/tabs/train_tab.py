@@ -189,7 +189,8 @@ def build(ctx: AppContext) -> None:
         return [*form_updates(values), control.command(values)]
 
     def on_demo_dataset(progress=gr.Progress()):
-        return [gr.update(choices=control.datasets(), value=control.demo_dataset(_progress(progress)))]
+        path = control.demo_dataset(_progress(progress))  # first: the choices must include it
+        return [gr.update(choices=control.datasets(), value=path)]
 
     def on_start(*args):
         *values, owned_runs = args
