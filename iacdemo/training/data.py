@@ -100,6 +100,8 @@ class TrainData:
     train_blocks: list[Example]
     eval_blocks: list[Example]
     stats: dict[str, Any] = field(default_factory=dict)
+    train_pages: list[str] = field(default_factory=list)  # doc paths: what `page_split` records
+    eval_pages: list[str] = field(default_factory=list)
 
 
 def _raw_pages(paths: set[str], stats: dict, settings: Settings) -> list:
@@ -165,7 +167,8 @@ def build_training_data(config: TrainConfig, tokenizer, settings: Settings | Non
         "train_blocks": len(train_blocks), "eval_blocks": len(eval_blocks),
         "pad_fraction": round(pad_fraction(train_blocks, config.seq_len), 4),
     }
-    return TrainData(train_blocks, eval_blocks, summary)
+    return TrainData(train_blocks, eval_blocks, summary, train_pages=sorted({r["path"] for r in train_rows}),
+                     eval_pages=sorted({r["path"] for r in eval_rows}))
 
 
 # --- batch order ------------------------------------------------------------------------------------------

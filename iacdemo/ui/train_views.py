@@ -162,6 +162,64 @@ def overlay_frame(runs_rows: Mapping[str, list[dict[str, Any]]]) -> pd.DataFrame
     return _frame(points)
 
 
+@dataclass(frozen=True)
+class PlotAxes:
+    """The chart properties that only take effect when the chart is redrawn: its legend (which also fixes
+    the colour of each series) and its x range.
+
+    Gradio 6 builds a chart's colour scale from the data present when it draws the chart; a new value
+    alone only swaps the data, and a value sent together with new properties races the redraw (the
+    chart is redrawn from the old, empty data: blank, with `Infinite extent for field "step"` in the
+    console). So the points go first and these properties follow in a separate update.
+    """
+
+    legend: tuple[str, ...] | None
+    x_lim: tuple[int, int]
+
+    def as_props(self) -> dict[str, Any]:
+        return {"colors_in_legend": list(self.legend) if self.legend else None, "x_lim": list(self.x_lim)}
+
+
+# A chart gets about one x tick per 40 px (vega-lite's default); over a range this wide every tick
+# is a whole step even on the full-width overlay plot, where a 3-step range gave ticks at 0.2, 0.4, ...
+MIN_X_SPAN = 40
+
+
+def x_range(last_step: int, total_steps: int = 0) -> tuple[int, int]:
+    """The x axis from step 0 to the run's end (so progress reads off the plot), never under MIN_X_SPAN."""
+    return 0, max(MIN_X_SPAN, int(total_steps or 0), int(last_step or 0))
+
+
+def plot_axes(frame: pd.DataFrame, total_steps: int = 0) -> PlotAxes:
+    series = series_in(frame)
+    last = int(frame["step"].max()) if len(frame) else 0
+    return PlotAxes(tuple(series) if series else None, x_range(last, total_steps))
+
+
+def coinciding_runs(runs_rows: Mapping[str, list[dict[str, Any]]]) -> list[tuple[str, str]]:
+    """Pairs of runs whose train-loss curves lie on each other (same seed, data and settings give the
+    same losses): the later line hides the earlier one, whatever their colours."""
+    curves = {name: dict(loss_curves(rows)["train"]) for name, rows in runs_rows.items()}
+    names = [n for n in curves if curves[n]]
+    pairs = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            common = curves[a].keys() & curves[b].keys()
+            if common and all(math.isclose(curves[a][s], curves[b][s], rel_tol=1e-4, abs_tol=1e-6)
+                              for s in common):
+                pairs.append((a, b))
+    return pairs
+
+
+def overlay_note(runs_rows: Mapping[str, list[dict[str, Any]]]) -> str:
+    """What the overlay cannot show by colour alone: runs without points, and curves on top of each other."""
+    notes = [f"`{name}` has no logged steps yet." for name, rows in runs_rows.items()
+             if not loss_curves(rows)["train"] and not loss_curves(rows)["eval"]]
+    notes += [f"`{b}` lies exactly on `{a}` (same seed, data and settings): only the line drawn last shows."
+              for a, b in coinciding_runs(runs_rows)]
+    return " ".join(notes)
+
+
 def series_in(frame: pd.DataFrame) -> list[str] | None:
     """The plot's series in order of appearance (None when empty: gradio then hides the legend)."""
     names = list(dict.fromkeys(frame["series"]))
@@ -190,22 +248,53 @@ def progress_html(snap: JobSnapshot | None) -> str:
             f'<span class="train-progress-label">{html.escape(label)}</span></div>')
 
 
+RATE_WINDOW = 10  # logged steps in a live run's moving tokens/s
+
+
+def throughput(rows: list[dict[str, Any]], running: bool) -> tuple[str, float | None]:
+    """(label, tokens/s) of a run.
+
+    A run that has ended gets its average: all tokens over all training time (the last step alone can
+    be several times faster or slower than the run). A live one gets the rate over its last
+    RATE_WINDOW logged steps, labelled as such. Rows without the cumulative `tokens` count (runs of
+    older versions) fall back to the last step's own rate, and say so.
+    """
+    train = [r for r in rows if r.get("loss") is not None]
+    if not train:
+        return "tokens/s", None
+    last = train[-1]
+    if last.get("tokens") and last.get("elapsed_s"):
+        if not running:
+            return "tokens/s avg", last["tokens"] / last["elapsed_s"]
+        first = train[-RATE_WINDOW - 1] if len(train) > RATE_WINDOW else None
+        if first is not None and first.get("tokens") is not None and last["elapsed_s"] > first["elapsed_s"]:
+            rate = (last["tokens"] - first["tokens"]) / (last["elapsed_s"] - first["elapsed_s"])
+        else:
+            rate = last["tokens"] / last["elapsed_s"]
+        return f"tokens/s last {min(len(train), RATE_WINDOW)} steps", rate
+    return "tokens/s last step", last.get("tokens_per_s")
+
+
+IDLE_TEXT = ("No job yet: pick a dataset and press Start. The Quick demo button only fills the form with the "
+             "CPU recipe; Start then trains it.")
+
+
 def stats_html(snap: JobSnapshot | None) -> str:
     """Run, status, step, loss, tokens/s, ETA and elapsed time: the numbers a presenter reads out."""
     if snap is None:
-        return ('<div class="train-stats" data-status="idle"><span class="train-stat">No job yet: pick a dataset '
-                'and press Start (or the Quick demo preset).</span></div>')
+        return f'<div class="train-stats" data-status="idle"><span class="train-stat">{IDLE_TEXT}</span></div>'
+    rate_label, rate = throughput(snap.metrics, snap.running)
     cells = [("run", snap.run_name), ("status", snap.status),
              ("step", f"{snap.step}/{snap.total_steps or '?'}"),
              ("loss", f"{snap.loss:.3f}" if snap.loss is not None else "–"),
              ("eval loss", f"{snap.eval_loss:.3f}" if snap.eval_loss is not None else "–"),
-             ("tokens/s", f"{snap.tokens_per_s:,.0f}" if snap.tokens_per_s else "–"),
+             ("tokens/s", f"{rate:,.0f}" if rate else "–", rate_label),
              ("ETA", format_seconds(snap.eta_s) if snap.running and snap.eta_s is not None else "–"),
              ("elapsed", format_seconds(snap.elapsed_s) if snap.elapsed_s is not None else "–")]
     if snap.gpu_peak_gib is not None:
         cells.append(("GPU peak", f"{snap.gpu_peak_gib:.1f} GiB"))
-    parts = [f'<span class="train-stat" data-stat="{html.escape(k)}"><b>{html.escape(k)}</b> '
-             f'{html.escape(str(v))}</span>' for k, v in cells]
+    parts = [f'<span class="train-stat" data-stat="{html.escape(key)}"><b>{html.escape(label[0] if label else key)}'
+             f'</b> {html.escape(str(value))}</span>' for key, value, *label in cells]
     if snap.error:
         parts.append(f'<div class="train-stat-error">{html.escape(snap.error)}</div>')
     return (f'<div class="train-stats" data-status="{html.escape(snap.status)}" '
