@@ -289,7 +289,7 @@ def build(ctx: AppContext) -> None:
         with gr.Column(scale=2):
             stats = gr.HTML(views.stats_html(None), elem_id="train-stats")
             progress_bar = gr.HTML(views.progress_html(None), elem_id="train-progress")
-            log_box = gr.HTML(views.log_html(""), label="Log (last lines)", show_label=True, elem_id="train-log")
+            log_box = gr.HTML(views.log_html(""), label="Log (last lines)", elem_id="train-log")
     watched = gr.State(None)  # the run shown in the live panel (per browser tab)
     owned = gr.State([])  # runs started from this browser tab: on a Space only they may be stopped
 
