@@ -121,10 +121,14 @@ def test_stop_switches_are_per_visitor():
 
 
 # ---- adapters from runs ---------------------------------------------------------------------------------------
-def _run(root, name, adapter=True, status="finished"):
+def _run(root, name, adapter=True, status="finished", step=3, created=None, losses=()):
     run = root / name
     run.mkdir(parents=True)
-    (run / "status.json").write_text(json.dumps({"status": status, "step": 3, "total_steps": 3}))
+    (run / "status.json").write_text(json.dumps({"status": status, "step": step, "total_steps": step,
+                                                 **({"created": created} if created else {})}))
+    if losses:
+        (run / "metrics.jsonl").write_text("".join(json.dumps({"step": i + 1, "elapsed_s": i, "loss": loss}) + "\n"
+                                                   for i, loss in enumerate(losses)))
     (run / "config.json").write_text(json.dumps({"model": "smollm2-135m-instruct"}))
     if adapter:
         (run / "adapter").mkdir()
@@ -148,6 +152,46 @@ def test_adapter_choices_list_runs_with_an_adapter(settings, tmp_path):
         views.find_run("missing", local)
     with pytest.raises(ModelError, match="no adapter"):
         views.find_run("still-queued", local)
+
+
+def test_default_adapter_is_the_most_trained_finished_run_not_the_newest(settings, tmp_path):
+    """After a 6-step stop/resume test the newest run is barely trained: it must not be the default."""
+    local = settings.with_overrides(runs_dir=tmp_path / "runs")
+    root = tmp_path / "runs"
+    _run(root, "quick-demo", step=55, created=1000.0, losses=[2.5, 1.234])
+    _run(root, "resume-test", step=6, created=2000.0, losses=[2.9])
+    _run(root, "long-but-stopped", step=80, status="stopped", created=1500.0)
+    _run(root, "old-short", step=55, created=500.0)
+    choices = views.adapter_choices(local)
+    assert [v for _, v in choices] == ["none", "quick-demo", "old-short", "resume-test", "long-but-stopped"]
+    assert views.default_adapter_choice(local) == "quick-demo"
+    labels = dict((v, label) for label, v in choices)
+    assert labels["quick-demo"] == "quick-demo — 55 steps, loss 1.23 (finished)"
+    assert labels["long-but-stopped"] == "long-but-stopped — 80 steps, no loss logged (stopped)"
+    # a deleted run's pick falls back to the best run, not the newest
+    assert views.refreshed_adapter_choices("gone", local)[1] == "quick-demo"
+
+
+def test_a_pinned_run_is_the_default_until_unpinned_or_deleted(settings, tmp_path):
+    import shutil
+
+    local = settings.with_overrides(runs_dir=tmp_path / "runs")
+    _run(tmp_path / "runs", "quick-demo", step=55)
+    _run(tmp_path / "runs", "resume-test", step=6)
+    assert views.pin_run("resume-test", local) == "resume-test"
+    choices = views.adapter_choices(local)
+    assert choices[1] == ("📌 resume-test — 6 steps, no loss logged (finished)", "resume-test")
+    assert views.default_adapter_choice(local) == "resume-test"
+    assert views.ranked_adapter_runs(local)[0].name == "resume-test"
+    with pytest.raises(ConfigError, match="No run named"):
+        views.pin_run("missing", local)
+    assert views.pinned_run(local) == "resume-test"  # a failed pin keeps the old one
+    assert views.pin_run("none", local) is None and views.default_adapter_choice(local) == "quick-demo"
+    views.pin_run("resume-test", local)
+    shutil.rmtree(tmp_path / "runs" / "resume-test")
+    assert views.pinned_run(local) is None and views.default_adapter_choice(local) == "quick-demo"
+    (tmp_path / "runs" / views.PIN_FILE).write_text("not json")
+    assert views.default_adapter_choice(local) == "quick-demo"
 
 
 def test_refreshing_the_adapter_list_keeps_the_visitors_pick(settings, tmp_path):

@@ -34,24 +34,71 @@ PENDING_CHECK_HTML = '<div class="iac-check iac-check-pending">Checks run when t
 
 
 # ---- adapters: one per training run ----------------------------------------------------------------------
-def adapter_choices(settings: Settings) -> list[tuple[str, str]]:
-    """(label, run name) of every run that has an adapter, newest first, after "none"."""
+PIN_FILE = "pinned-adapter.json"  # in the runs dir, next to the run folders (never inside one)
+
+
+def pinned_run(settings: Settings) -> str | None:
+    """The run a presenter pinned as the default adapter, if it is still there."""
+    try:
+        name = json.loads((settings.runs_dir / PIN_FILE).read_text(encoding="utf-8")).get("run")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) and (settings.runs_dir / name).is_dir() else None
+
+
+def pin_run(choice: str | None, settings: Settings) -> str | None:
+    """Pin a run's adapter as every visitor's default (the "none" choice removes the pin).
+
+    A rehearsed demo must open on the adapter the presenter chose, not on whatever run was trained
+    last; the pin survives app restarts because it is a file in the runs dir.
+    """
+    path = settings.runs_dir / PIN_FILE
+    run = find_run(choice, settings)
+    if run is None:
+        path.unlink(missing_ok=True)
+        return None
+    settings.runs_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"run": run.name}), encoding="utf-8")
+    return run.name
+
+
+def ranked_adapter_runs(settings: Settings) -> list[Any]:
+    """Runs that have an adapter, the best default first: pinned, then finished runs by steps trained.
+
+    The newest run is often a short stop/resume test whose adapter has barely moved from the base model;
+    a demo should open on the run that trained longest. Unfinished runs (stopped, failed, still going)
+    follow, newest first; among equally long finished runs the newer one wins.
+    """
     from iacdemo.training.runs import list_runs
 
-    choices = [("none (base model only)", NO_ADAPTER)]
-    for run in list_runs(settings):
-        if run.adapter_path is not None:
-            loss = f", loss {run.final_loss:.2f}" if run.final_loss is not None else ""
-            choices.append((f"{run.name} ({run.status}, step {run.step}{loss})", run.name))
-    return choices
+    runs = [r for r in list_runs(settings) if r.adapter_path is not None]  # newest first
+    pinned = pinned_run(settings)
+    finished = sorted((r for r in runs if r.status == "finished" and r.name != pinned),
+                      key=lambda r: r.step, reverse=True)  # stable: newest first among equals
+    rest = [r for r in runs if r.status != "finished" and r.name != pinned]
+    return [r for r in runs if r.name == pinned] + finished + rest
+
+
+def adapter_label(run: Any, pinned: bool = False) -> str:
+    """'quick-demo — 55 steps, loss 1.23 (finished)': how much a run trained, at a glance."""
+    steps = f"{run.step} step{'s' if run.step != 1 else ''}"
+    loss = f", loss {run.final_loss:.2f}" if run.final_loss is not None else ", no loss logged"
+    return f"{'📌 ' if pinned else ''}{run.name} — {steps}{loss} ({run.status})"
+
+
+def adapter_choices(settings: Settings) -> list[tuple[str, str]]:
+    """(label, run name) of every run that has an adapter, best default first, after "none"."""
+    pinned = pinned_run(settings)
+    return [("none (base model only)", NO_ADAPTER)] + [(adapter_label(r, r.name == pinned), r.name)
+                                                       for r in ranked_adapter_runs(settings)]
 
 
 def default_adapter_choice(settings: Settings) -> str:
-    """The newest finished run's adapter, so the demo compares something out of the box."""
-    return _newest(adapter_choices(settings))
+    """The pinned run's adapter, else the most trained finished run's, so the demo compares something."""
+    return _best(adapter_choices(settings))
 
 
-def _newest(choices: list[tuple[str, str]]) -> str:
+def _best(choices: list[tuple[str, str]]) -> str:
     return choices[1][1] if len(choices) > 1 else NO_ADAPTER
 
 
@@ -64,7 +111,7 @@ def refreshed_adapter_choices(current: str | None, settings: Settings) -> tuple[
     choices = adapter_choices(settings)
     if current in [value for _, value in choices]:
         return choices, None
-    return choices, _newest(choices)
+    return choices, _best(choices)
 
 
 def find_run(choice: str | None, settings: Settings):

@@ -21,7 +21,7 @@ from iacdemo.settings import SYSTEM_PROMPT
 from iacdemo.ui.compare_views import (MAX_PANES, NO_ADAPTER, PENDING_CHECK_HTML, Conversation, StopSwitches,
                                       adapter_choices, attach_run_adapter, button_label, check_answers,
                                       check_html, column_notes, default_adapter_choice, describe_recording,
-                                      general_notes, load_recording, pane_messages, recording_choices,
+                                      general_notes, load_recording, pane_messages, pin_run, recording_choices,
                                       recording_settings, refreshed_adapter_choices, save_recording,
                                       start_comparison, stats_line)
 from iacdemo.ui.feedback import error_box, hide_error, show_error
@@ -32,6 +32,7 @@ TAB_ID = "compare"
 TITLE = "Compare"
 PANE_HEIGHT = 380
 REPLAY_SPEEDS = [("1x (as recorded)", 1.0), ("2x", 2.0), ("4x", 4.0)]
+PIN_INFO = "Steps and final loss of each run; 📌 makes the picked run everyone's default"
 INITIAL_LABELS = ["Base model", "Fine-tuned (pick an adapter)", "Base + retrieved docs"]
 
 
@@ -100,9 +101,10 @@ def build(ctx: AppContext) -> None:
                                  elem_id="compare-preset")
             with gr.Row(equal_height=True):
                 adapter = gr.Dropdown(choices=adapter_choices(settings), value=default_adapter_choice(settings),
-                                      label="Fine-tuned adapter (a training run)", scale=5,
+                                      label="Fine-tuned adapter (a training run)", scale=5, info=PIN_INFO,
                                       elem_id="compare-adapter")
                 refresh_btn = gr.Button("↻", scale=0, min_width=50, elem_id="compare-refresh")
+                pin_btn = gr.Button("📌", scale=0, min_width=50, elem_id="compare-pin")
             rag = gr.Checkbox(label="+ retrieved docs (RAG)", value=False, elem_id="compare-rag",
                               info="A third pane: the base model with BM25-retrieved docs in its prompt")
     with gr.Accordion("System prompt and generation settings", open=False, elem_classes=HIDE_IN_PRESENT):
@@ -297,7 +299,20 @@ def build(ctx: AppContext) -> None:
                      api_visibility="private")
     refresh_btn.click(refresh_adapters, inputs=adapter, outputs=[adapter, recordings], queue=False,
                       api_visibility="private", show_progress="hidden")
+    pin_btn.click(lambda choice: pin_message(choice, settings), inputs=adapter, outputs=[errors, status, adapter],
+                  queue=False, api_visibility="private", show_progress="hidden")
     _on_tab_select(refresh_adapters, inputs=adapter, outputs=[adapter, recordings])
+
+
+def pin_message(choice: str | None, settings) -> tuple:
+    """(error box, status, adapter list) after pinning the picked run as the default adapter."""
+    try:
+        name = pin_run(choice, settings)
+    except Exception as exc:  # noqa: BLE001 - shown to the user
+        return show_error(exc), gr.update(), gr.update()
+    text = (f"📌 `{name}` is now the default adapter, for every visitor and after a restart." if name
+            else "No run is pinned: the most trained finished run is the default adapter.")
+    return hide_error(), text, gr.update(choices=adapter_choices(settings))
 
 
 def _on_tab_select(fn: Any, inputs: Any, outputs: Any) -> None:

@@ -21,6 +21,7 @@ from iacdemo.ui.compare_views import (StopSwitches, TrainingPages, adapter_choic
                                       refreshed_adapter_choices, stats_line, training_pages)
 from iacdemo.ui.feedback import error_box, hide_error, show_error
 from iacdemo.ui.presentation import HIDE_IN_PRESENT
+from iacdemo.ui.tabs.compare_tab import PIN_INFO, pin_message
 from iacdemo.ui.state import AppContext
 
 TAB_ID = "doc-completion"
@@ -86,8 +87,10 @@ def build(ctx: AppContext) -> None:
             preset = gr.Dropdown(choices=presets, value=None, label="Preset openers", elem_id="doc-preset")
             with gr.Row(equal_height=True):
                 adapter = gr.Dropdown(choices=adapter_choices(settings), value=default_adapter_choice(settings),
-                                      label="Fine-tuned adapter (a training run)", scale=5, elem_id="doc-adapter")
+                                      label="Fine-tuned adapter (a training run)", scale=5, info=PIN_INFO,
+                                      elem_id="doc-adapter")
                 refresh_btn = gr.Button("↻", scale=0, min_width=50, elem_id="doc-refresh")
+                pin_btn = gr.Button("📌", scale=0, min_width=50, elem_id="doc-pin")
             with gr.Accordion("Generation settings", open=False, elem_classes=HIDE_IN_PRESENT):
                 defaults = GenSettings()
                 max_tokens = gr.Number(value=DEFAULT_MAX_NEW_TOKENS, label="Max new tokens", precision=0,
@@ -110,7 +113,9 @@ def build(ctx: AppContext) -> None:
         gr.Markdown("How surprised each model is by a documentation page (exp of the mean loss per token). "
                     "Pick a page held out of training for a fair test.", elem_classes=HIDE_IN_PRESENT)
         with gr.Row(equal_height=False):
-            page = gr.Dropdown(choices=[], value=None, label="Documentation page", allow_custom_value=True,
+            # a choice, never free text: typing filters the pages, and the value is always a page path
+            page = gr.Dropdown(choices=[], value=None, label="Documentation page", allow_custom_value=False,
+                               filterable=True, info="Type part of a page name to filter the list",
                                scale=5, elem_id="doc-page")
             score_btn = gr.Button("Score perplexity", variant="primary", scale=1, elem_id="doc-score")
         split_md = gr.Markdown("", elem_id="doc-split")
@@ -194,6 +199,8 @@ def build(ctx: AppContext) -> None:
                     api_visibility="private", show_progress="minimal")
     refresh_btn.click(refresh, inputs=adapter, outputs=adapter, queue=False, api_visibility="private",
                       show_progress="hidden")
+    pin_btn.click(lambda choice: pin_message(choice, settings), inputs=adapter, outputs=[errors, status, adapter],
+                  queue=False, api_visibility="private", show_progress="hidden")
     adapter.change(lambda choice: page_picker_update(choice, ctx), inputs=adapter, outputs=[page, split_md],
                    api_visibility="private", show_progress="hidden")
 
