@@ -102,7 +102,7 @@ def choose_tuned_adapter(page) -> None:
 
 def set_short_answers(page) -> None:
     open_settings(page, "System prompt and generation settings")
-    fill(page, "compare-max-tokens", MAX_NEW_TOKENS)
+    fill(page, "compare-max-new-tokens", MAX_NEW_TOKENS)
 
 
 # ---- tests ----------------------------------------------------------------------------------------------------
@@ -184,11 +184,11 @@ def test_bad_inputs_show_clear_errors(app_server, tuned_run, page):
     page.locator("#compare-send").click()
     expect(error).to_contain_text("Seed must be a number", timeout=30_000)
     fill(page, "compare-seed", "42")
-    fill(page, "compare-max-tokens", "5000")
+    fill(page, "compare-max-new-tokens", "5000")
     page.locator("#compare-send").click()
-    expect(error).to_contain_text("Max new tokens must be between 1 and", timeout=30_000)
+    expect(error).to_contain_text("Max new tokens must be a whole number between 1 and", timeout=30_000)
 
-    fill(page, "compare-max-tokens", MAX_NEW_TOKENS)
+    fill(page, "compare-max-new-tokens", MAX_NEW_TOKENS)
     pick(page, "compare-adapter", BROKEN_RUN)
     page.locator("#compare-send").click()
     expect(error).to_contain_text(re.compile("corrupt|Cannot read adapter weights"), timeout=GENERATION_TIMEOUT_MS)

@@ -24,7 +24,7 @@ def test_doc_completion_shows_highlighted_callouts_and_perplexity(app_server, tu
     pick(page, "doc-preset", "Callout opener: ~>")
     expect(page.locator("#doc-prompt textarea")).to_have_value(re.compile(r"^~> \*\*Note:\*\*"))
     page.get_by_text("Generation settings").first.click()
-    fill(page, "doc-max-tokens", MAX_NEW_TOKENS)
+    fill(page, "doc-max-new-tokens", MAX_NEW_TOKENS)
     page.get_by_text("Generation settings").first.click()  # closed again: the screenshot shows the panes
     page.locator("#doc-generate").click()
 

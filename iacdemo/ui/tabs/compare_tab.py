@@ -15,7 +15,9 @@ import gradio as gr
 from iacdemo.errors import ConfigError, DataError
 from iacdemo.generation.presets import Presets, load_presets
 from iacdemo.generation.recording import Recorder, replay
-from iacdemo.generation.side_by_side import GenSettings, default_columns
+from iacdemo.generation.gen_settings import COMPARE as PRESET
+from iacdemo.generation.gen_settings import GenSettings
+from iacdemo.generation.side_by_side import default_columns
 from iacdemo.hcl.highlight import highlight_css
 from iacdemo.settings import SYSTEM_PROMPT
 from iacdemo.ui.compare_views import (MAX_PANES, NO_ADAPTER, PENDING_CHECK_HTML, Conversation, StopSwitches,
@@ -24,6 +26,7 @@ from iacdemo.ui.compare_views import (MAX_PANES, NO_ADAPTER, PENDING_CHECK_HTML,
                                       general_notes, load_recording, pane_messages, pin_run, recording_choices,
                                       recording_settings, refreshed_adapter_choices, save_recording,
                                       start_comparison, stats_line)
+from iacdemo.ui.gen_controls import gen_controls
 from iacdemo.ui.feedback import error_box, hide_error, show_error
 from iacdemo.ui.presentation import HIDE_IN_PRESENT, PRESENT_ONLY
 from iacdemo.ui.state import AppContext
@@ -33,6 +36,7 @@ TITLE = "Compare"
 PANE_HEIGHT = 380
 REPLAY_SPEEDS = [("1x (as recorded)", 1.0), ("2x", 2.0), ("4x", 4.0)]
 PIN_INFO = "Steps and final loss of each run; 📌 makes the picked run everyone's default"
+FORM_ORDER = ("temperature", "top_p", "repetition_penalty", "max_new_tokens", "seed")  # on_send's order
 INITIAL_LABELS = ["Base model", "Fine-tuned (pick an adapter)", "Base + retrieved docs"]
 
 
@@ -109,18 +113,11 @@ def build(ctx: AppContext) -> None:
                               info="A third pane: the base model with BM25-retrieved docs in its prompt")
     with gr.Accordion("System prompt and generation settings", open=False, elem_classes=HIDE_IN_PRESENT):
         system = gr.Textbox(label="System prompt", value=SYSTEM_PROMPT, lines=2, elem_id="compare-system")
-        defaults = GenSettings()
         with gr.Row():
-            temperature = gr.Slider(0, 2, value=defaults.temperature, step=0.05, label="Temperature",
-                                    info="0 = greedy", elem_id="compare-temperature")
-            top_p = gr.Slider(0.05, 1, value=defaults.top_p, step=0.05, label="Top-p", elem_id="compare-top-p")
-            repetition = gr.Slider(1, 2, value=defaults.repetition_penalty, step=0.05,
-                                   label="Repetition penalty", elem_id="compare-repetition")
+            controls = gen_controls(PRESET, settings, "compare",
+                                    ["temperature", "top_p", "repetition_penalty"])
         with gr.Row():
-            max_tokens = gr.Number(value=defaults.max_new_tokens, label="Max new tokens", precision=0,
-                                   info=f"1 to {settings.max_new_tokens_cap}", elem_id="compare-max-tokens")
-            seed = gr.Textbox(value=str(defaults.seed), label="Seed", info="Same seed, same answer; blank = random",
-                              elem_id="compare-seed")
+            controls.update(gen_controls(PRESET, settings, "compare", ["max_new_tokens", "seed"]))
     errors = error_box("compare-error")
     status = gr.Markdown("", elem_id="compare-status")
     columns, chats, checks = [], [], []
@@ -166,10 +163,11 @@ def build(ctx: AppContext) -> None:
         return [gr.update(label=labels[i], value=values[i]) if i < len(labels) else gr.update(value=[])
                 for i in range(MAX_PANES)]
 
-    def on_send(text, system_prompt, adapter_choice, with_rag, temp, top, max_new, penalty, seed_value, conv,
+    def on_send(text, system_prompt, adapter_choice, with_rag, temp, top, penalty, max_new, seed_value, conv,
                 request: gr.Request, progress=gr.Progress()):
         try:
-            gen = GenSettings.from_form(temp, top, max_new, penalty, seed_value, settings=settings)
+            gen = GenSettings.from_values(dict(zip(FORM_ORDER, (temp, top, penalty, max_new, seed_value))), PRESET,
+                                          settings)
             if not isinstance(text, str) or not text.strip():
                 raise ConfigError("The prompt is empty: type a request (or pick a preset) before sending.")
         except Exception as exc:  # noqa: BLE001 - shown to the user
@@ -280,7 +278,7 @@ def build(ctx: AppContext) -> None:
         adapter_update = gr.update(choices=choices) if value is None else gr.update(choices=choices, value=value)
         return adapter_update, gr.update(choices=recording_choices(settings))
 
-    send_inputs = [message, system, adapter, rag, temperature, top_p, max_tokens, repetition, seed, conversation]
+    send_inputs = [message, system, adapter, rag, *(controls[name] for name in FORM_ORDER), conversation]
     send_args = dict(fn=on_send, inputs=send_inputs, outputs=outputs, concurrency_limit=4,
                      concurrency_id="model-generation", api_visibility="private", show_progress="minimal")
     send_btn.click(**send_args)

@@ -14,11 +14,14 @@ from iacdemo.errors import ConfigError, DataError
 from iacdemo.generation.callouts import CALLOUT_CSS
 from iacdemo.generation.perplexity import perplexity_compare
 from iacdemo.generation.presets import load_presets
-from iacdemo.generation.side_by_side import GenSettings, default_columns, stream_side_by_side
+from iacdemo.generation.gen_settings import DOC_COMPLETION as PRESET
+from iacdemo.generation.gen_settings import GenSettings
+from iacdemo.generation.side_by_side import default_columns, stream_side_by_side
 from iacdemo.ui.compare_views import (StopSwitches, TrainingPages, adapter_choices, attach_run_adapter,
                                       corpus_pages, default_adapter_choice, default_page, doc_output_html,
                                       find_run, page_choices, page_text, perplexity_html,
                                       refreshed_adapter_choices, stats_line, training_pages)
+from iacdemo.ui.gen_controls import gen_controls
 from iacdemo.ui.feedback import error_box, hide_error, show_error
 from iacdemo.ui.presentation import HIDE_IN_PRESENT
 from iacdemo.ui.tabs.compare_tab import PIN_INFO, pin_message
@@ -27,7 +30,7 @@ from iacdemo.ui.state import AppContext
 TAB_ID = "doc-completion"
 TITLE = "Doc completion"
 PANES = 2  # base and fine-tuned
-DEFAULT_MAX_NEW_TOKENS = 96
+FORM_ORDER = ("max_new_tokens", "temperature", "repetition_penalty", "seed")  # on_generate's order (top-p: the preset's)
 PERPLEXITY_MAX_TOKENS = 1024
 PERPLEXITY_WINDOW = 512
 
@@ -92,14 +95,7 @@ def build(ctx: AppContext) -> None:
                 refresh_btn = gr.Button("↻", scale=0, min_width=50, elem_id="doc-refresh")
                 pin_btn = gr.Button("📌", scale=0, min_width=50, elem_id="doc-pin")
             with gr.Accordion("Generation settings", open=False, elem_classes=HIDE_IN_PRESENT):
-                defaults = GenSettings()
-                max_tokens = gr.Number(value=DEFAULT_MAX_NEW_TOKENS, label="Max new tokens", precision=0,
-                                       elem_id="doc-max-tokens")
-                temperature = gr.Slider(0, 2, value=defaults.temperature, step=0.05, label="Temperature",
-                                        info="0 = greedy", elem_id="doc-temperature")
-                repetition = gr.Slider(1, 2, value=defaults.repetition_penalty, step=0.05,
-                                       label="Repetition penalty", elem_id="doc-repetition")
-                seed = gr.Textbox(value=str(defaults.seed), label="Seed", elem_id="doc-seed")
+                controls = gen_controls(PRESET, settings, "doc", FORM_ORDER)
     errors = error_box("doc-error")
     status = gr.Markdown("", elem_id="doc-status")
     titles, outputs_html, columns = [], [], []
@@ -125,7 +121,8 @@ def build(ctx: AppContext) -> None:
                     progress=gr.Progress()):
         blank = [gr.update()] * (3 * PANES)
         try:
-            gen = GenSettings.from_form(temp, None, max_new, penalty, seed_value, settings=settings)
+            gen = GenSettings.from_values(dict(zip(FORM_ORDER, (max_new, temp, penalty, seed_value))), PRESET,
+                                          settings)
             if not isinstance(text, str) or not text.strip():
                 raise ConfigError("The prompt is empty: type the start of a documentation page (or pick a preset).")
         except Exception as exc:  # noqa: BLE001
@@ -186,7 +183,7 @@ def build(ctx: AppContext) -> None:
         choices, value = refreshed_adapter_choices(current, settings)
         return gr.update(choices=choices) if value is None else gr.update(choices=choices, value=value)
 
-    generate_btn.click(on_generate, inputs=[prompt, adapter, max_tokens, temperature, repetition, seed],
+    generate_btn.click(on_generate, inputs=[prompt, adapter, *(controls[name] for name in FORM_ORDER)],
                        outputs=[errors, status, *columns, *titles, *outputs_html], concurrency_limit=4,
                        concurrency_id="model-generation", api_visibility="private", show_progress="minimal")
     def on_stop(request: gr.Request):
