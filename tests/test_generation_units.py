@@ -243,7 +243,7 @@ def tiny_model():
 
 
 def test_skinny_matmuls_match_the_plain_kernels(tiny_model):
-    from iacdemo.generation.session import use_skinny_decode_matmuls
+    from iacdemo.generation.kernels import use_skinny_decode_matmuls
 
     ids = torch.randint(0, 512, (3, 12))
     with torch.inference_mode():
@@ -272,7 +272,7 @@ def test_masked_mixed_batch_in_bf16_matches_each_rows_own_forward():
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, LlamaConfig
 
-    from iacdemo.generation.session import BASE, use_masked_mixed_batches
+    from iacdemo.generation.kernels import BASE, use_masked_mixed_batches
 
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,

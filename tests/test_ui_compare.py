@@ -81,8 +81,8 @@ def test_each_pane_continues_its_own_conversation(tiny_session, settings):
     gen = GenSettings(max_new_tokens=4, seed=3)
     histories = [[{"role": "user", "content": "first"}, {"role": "assistant", "content": "ANSWER-OF-A"}],
                  [{"role": "user", "content": "first"}, {"role": "assistant", "content": "ANSWER-OF-B"}]]
-    stream = views.start_comparison(tiny_session, columns, histories, "second", gen, system_prompt="sys",
-                                    settings=settings)
+    stream = stream_side_by_side(tiny_session, columns, "second", gen, histories=histories, system_prompt="sys",
+                                 settings=settings)
     assert "ANSWER-OF-A" in stream.prompts[0].text and "ANSWER-OF-B" not in stream.prompts[0].text
     assert "ANSWER-OF-B" in stream.prompts[1].text and "ANSWER-OF-A" not in stream.prompts[1].text
     final = list(stream)[-1]
@@ -93,16 +93,18 @@ def test_each_pane_continues_its_own_conversation(tiny_session, settings):
         assert list(alone)[-1][0] == final[i]
     assert "tokens/s" in views.stats_line(stream)
     with pytest.raises(ConfigError, match="empty"):
-        views.start_comparison(tiny_session, columns, [[], []], "   ", gen, system_prompt=None, settings=settings)
+        stream_side_by_side(tiny_session, columns, "   ", gen, histories=[[], []], settings=settings)
 
 
 def test_a_100k_character_request_is_cut_with_a_note_not_a_crash(tiny_session, settings):
     columns = [Column("A", None), Column("B", None)]
     huge = "Create an S3 bucket. " * 5000
     assert len(huge) >= 100_000
-    stream = views.start_comparison(tiny_session, columns, [[], []], huge, GenSettings(max_new_tokens=2),
-                                    system_prompt=None, settings=settings)
-    assert any("characters" in note for note in stream.notes)
+    stream = stream_side_by_side(tiny_session, columns, huge, GenSettings(max_new_tokens=2), histories=[[], []],
+                                 settings=settings)
+    # a first turn (no history yet): one prompt for all panes, and its notes are for the status line
+    assert any("characters" in note for note in views.general_notes(stream.notes, ["A", "B"]))
+    assert stream.prompts[0] is stream.prompts[1]
     assert len(stream.prompts[0].input_ids) <= tiny_session.context_length
     assert len(list(stream)[-1]) == 2
 

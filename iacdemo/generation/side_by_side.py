@@ -201,6 +201,8 @@ def _prepare(session: ModelSession, columns: Sequence[Column], prompt: str | Seq
         if isinstance(prompt, (list, tuple)) and any(isinstance(m, dict) and "role" in m for m in prompt):
             raise ConfigError("With per-column histories, the prompt is the new user message only.")
         conversations = [list(h or []) + [{"role": "user", "content": prompt}] for h in histories]
+        if all(c == conversations[0] for c in conversations):  # a first turn: one prompt, notes for all panes
+            conversations, histories = [conversations[0]] * len(columns), None
     elif not raw:
         shared = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
         conversations = [shared] * len(columns)

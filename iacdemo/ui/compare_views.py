@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -20,7 +19,8 @@ from iacdemo.errors import ConfigError, DataError, ModelError
 from iacdemo.generation.callouts import count_callouts, highlight_callouts
 from iacdemo.generation.prompts import content_text, normalise_messages
 from iacdemo.generation.recording import Recording
-from iacdemo.generation.side_by_side import Column, GenSettings, SideBySideStream, stream_side_by_side
+from iacdemo.generation.gen_settings import GenSettings
+from iacdemo.generation.side_by_side import SideBySideStream
 from iacdemo.hcl.check import CheckResult
 from iacdemo.hcl.highlight import highlight_hcl
 from iacdemo.settings import ASSETS_DIR, Settings
@@ -170,31 +170,6 @@ def pane_messages(history: Sequence[Any], user: str | None = None, answer: str |
     if answer is not None:
         messages.append({"role": "assistant", "content": answer})
     return messages
-
-
-def start_comparison(session: Any, columns: Sequence[Column], histories: Sequence[Sequence[dict]], message: str,
-                     gen: GenSettings, *, system_prompt: str | None, settings: Settings,
-                     stop_event: threading.Event | None = None) -> SideBySideStream:
-    """One batched stream over all panes, each pane continuing its own conversation.
-
-    `stream_side_by_side` takes one conversation for all columns; after the first turn the panes'
-    histories differ, so each column's prompt is prepared on its own (same checks, truncation and
-    retrieval) and the prepared prompts are run together in one batch.
-    """
-    if not isinstance(message, str) or not message.strip():
-        raise ConfigError("The prompt is empty: type a request (or pick a preset) before sending.")
-    user = {"role": "user", "content": message}
-    conversations = [list(h) + [user] for h in histories]
-    kwargs = dict(system_prompt=system_prompt, settings=settings, stop_event=stop_event)
-    if all(c == conversations[0] for c in conversations):
-        return stream_side_by_side(session, columns, conversations[0], gen, **kwargs)
-    parts = [stream_side_by_side(session, [column], conversation, gen, **kwargs)
-             for column, conversation in zip(columns, conversations)]
-    notes: list[str] = []
-    for part in parts:
-        notes.extend(n for n in part.notes if n not in notes)
-    return SideBySideStream(session, columns, [p.prompts[0] for p in parts], [p.texts[0] for p in parts],
-                            gen.validated(settings), parts[0].seed, parts[0].stop_event, "batched", notes)
 
 
 def stats_line(stream: SideBySideStream) -> str:

@@ -13,11 +13,11 @@ from typing import Any
 import gradio as gr
 
 from iacdemo.errors import ConfigError, DataError
-from iacdemo.generation.presets import Presets, load_presets
-from iacdemo.generation.recording import Recorder, replay
 from iacdemo.generation.gen_settings import COMPARE as PRESET
 from iacdemo.generation.gen_settings import GenSettings
-from iacdemo.generation.side_by_side import default_columns
+from iacdemo.generation.presets import Presets, load_presets
+from iacdemo.generation.recording import Recorder, replay
+from iacdemo.generation.side_by_side import default_columns, stream_side_by_side
 from iacdemo.hcl.highlight import highlight_css
 from iacdemo.settings import SYSTEM_PROMPT
 from iacdemo.ui.compare_views import (MAX_PANES, NO_ADAPTER, PENDING_CHECK_HTML, Conversation, StopSwitches,
@@ -25,9 +25,9 @@ from iacdemo.ui.compare_views import (MAX_PANES, NO_ADAPTER, PENDING_CHECK_HTML,
                                       check_html, column_notes, default_adapter_choice, describe_recording,
                                       general_notes, load_recording, pane_messages, pin_run, recording_choices,
                                       recording_settings, refreshed_adapter_choices, save_recording,
-                                      start_comparison, stats_line)
-from iacdemo.ui.gen_controls import gen_controls
+                                      stats_line)
 from iacdemo.ui.feedback import error_box, hide_error, show_error
+from iacdemo.ui.gen_controls import gen_controls
 from iacdemo.ui.presentation import HIDE_IN_PRESENT, PRESENT_ONLY
 from iacdemo.ui.state import AppContext
 
@@ -185,8 +185,8 @@ def build(ctx: AppContext) -> None:
             cols = default_columns(adapter_name, bool(with_rag))
             labels = [c.label for c in cols]
             conv = (conv or Conversation()).for_columns(labels)
-            stream = start_comparison(session, cols, conv.histories, text, gen, system_prompt=system_prompt,
-                                      settings=settings, stop_event=stop_event)
+            stream = stream_side_by_side(session, cols, text, gen, histories=conv.histories,
+                                         system_prompt=system_prompt, settings=settings, stop_event=stop_event)
         except Exception as exc:  # noqa: BLE001
             stops.release(key, stop_event)
             yield failed(exc)

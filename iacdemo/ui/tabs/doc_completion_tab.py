@@ -13,19 +13,19 @@ import gradio as gr
 from iacdemo.errors import ConfigError, DataError
 from iacdemo.generation.callouts import CALLOUT_CSS
 from iacdemo.generation.perplexity import perplexity_compare
-from iacdemo.generation.presets import load_presets
 from iacdemo.generation.gen_settings import DOC_COMPLETION as PRESET
 from iacdemo.generation.gen_settings import GenSettings
+from iacdemo.generation.presets import load_presets
 from iacdemo.generation.side_by_side import default_columns, stream_side_by_side
 from iacdemo.ui.compare_views import (StopSwitches, TrainingPages, adapter_choices, attach_run_adapter,
                                       corpus_pages, default_adapter_choice, default_page, doc_output_html,
                                       find_run, page_choices, page_text, perplexity_html,
                                       refreshed_adapter_choices, stats_line, training_pages)
-from iacdemo.ui.gen_controls import gen_controls
 from iacdemo.ui.feedback import error_box, hide_error, show_error
+from iacdemo.ui.gen_controls import gen_controls
 from iacdemo.ui.presentation import HIDE_IN_PRESENT
-from iacdemo.ui.tabs.compare_tab import PIN_INFO, pin_message
 from iacdemo.ui.state import AppContext
+from iacdemo.ui.tabs.compare_tab import PIN_INFO, pin_message
 
 TAB_ID = "doc-completion"
 TITLE = "Doc completion"
