@@ -301,9 +301,50 @@ def test_training_pages_put_held_out_pages_first(settings, dynamodb_run):
     choices = views.page_choices(pages, split)
     first = [p for _, p in choices[:len(split.held_out)]]
     assert set(first) == split.held_out and "held out of training" in choices[0][0]
-    assert views.default_page(pages, split) in split.held_out
     no_run = views.training_pages(None)
-    assert no_run.note and views.default_page(pages, no_run).endswith("dynamodb_contributor_insights.html.markdown")
+    assert no_run.note and views.default_pages(pages, no_run) == [views.DEMO_PAGE]
+
+
+def test_the_split_is_the_one_training_makes_from_the_runs_config(dynamodb_run):
+    """trained_and_held_out_pages recomputes build_training_data's split_by_page from config.json alone."""
+    from iacdemo.training.data import load_rows, split_by_page
+
+    run, _ = dynamodb_run
+    config = json.loads((run.run_dir / "config.json").read_text())
+    train_rows, eval_rows = split_by_page(load_rows(config["dataset"])[0], config["eval_fraction"])
+    split = views.trained_and_held_out_pages(run.run_dir)
+    assert split.trained == {r["path"] for r in train_rows} and split.held_out == {r["path"] for r in eval_rows}
+    assert views.trained_and_held_out_pages(str(run.run_dir)) == split
+
+
+def test_default_perplexity_pages_are_a_trained_page_and_a_held_out_page(settings, dynamodb_run, tmp_path):
+    run, _ = dynamodb_run
+    pages = views.corpus_pages(settings.corpus_dir)
+    split = views.training_pages(run)
+    trained, held_out = views.default_pages(pages, split)
+    assert trained in split.trained and held_out in split.held_out
+    if views.DEMO_PAGE in split.trained:
+        assert trained == views.DEMO_PAGE  # the page the demo talks about, when the run trained on it
+    # a run that held nothing out (an old quick demo): the second page is one it never saw (here the run has
+    # every DynamoDB page, so a resource page of another service)
+    all_in = tmp_path / "all-in"
+    all_in.mkdir()
+    config = json.loads((run.run_dir / "config.json").read_text())
+    (all_in / "config.json").write_text(json.dumps({**config, "eval_fraction": 0}))
+    split = views.trained_and_held_out_pages(all_in)
+    assert not split.held_out
+    trained, other = views.default_pages(pages, split)
+    assert trained in split.trained and other not in split.trained and "/r/" in other  # never 'docs/README'
+
+
+
+def test_page_picker_values_are_real_page_paths(settings):
+    pages = views.corpus_pages(settings.corpus_dir)
+    assert views.picked_pages(None) == [] and views.picked_pages(" r/x ") == ["r/x"]
+    assert views.picked_pages(["a", "a", " ", "b"]) == ["a", "b"]
+    assert views.resolve_page("r/dynamodb_contributor_insights", pages) == views.DEMO_PAGE
+    with pytest.raises(DataError, match="No page 'docs/README — not in the training datas3_bucket_versioning'"):
+        views.resolve_page("docs/README — not in the training datas3_bucket_versioning", pages)
 
 
 def test_training_pages_of_a_run_whose_dataset_is_gone(tmp_path):
@@ -313,13 +354,32 @@ def test_training_pages_of_a_run_whose_dataset_is_gone(tmp_path):
     from iacdemo.training.runs import run_info
 
     assert "cannot be read" in views.training_pages(run_info(run_dir)).note
+    (run_dir / "config.json").write_text("[1, 2]")
+    assert "records no dataset" in views.trained_and_held_out_pages(run_dir).note
 
 
-def test_perplexity_html_shows_the_change_against_base():
-    split = views.TrainingPages(held_out=frozenset({"website/docs/r/a.html.markdown"}))
-    html = views.perplexity_html({"base": 10.0, "iac": 8.0}, {"base": "Base model", "iac": "Fine-tuned (iac)"},
-                                 "website/docs/r/a.html.markdown", split, 512)
-    assert "-20.0%" in html and "iac-ppl-better" in html and "held out of training" in html and "r/a" in html
+def test_perplexity_html_shows_each_page_role_and_the_change_against_base():
+    split = views.TrainingPages(held_out=frozenset({"website/docs/r/a.html.markdown"}),
+                                trained=frozenset({"website/docs/r/b.html.markdown"}))
+    results = [views.PageScores("website/docs/r/b.html.markdown", {"base": 5.85, "iac": 3.56}, 1024),
+               views.PageScores("website/docs/r/a.html.markdown", {"base": 7.61, "iac": 7.97}, 512)]
+    html = views.perplexity_html(results, {"base": "Base model", "iac": "Fine-tuned (iac)"}, split)
+    trained_row, held_row = html.split("<tr data-role=")[1:]
+    assert "trained on" in trained_row and "-39.1%" in trained_row and "iac-ppl-better" in trained_row
+    assert "held out of training" in held_row and "+4.7%" in held_row and "iac-ppl-worse" in held_row
+    assert "<code>r/a</code>" in held_row and "1,024" in trained_row
+
+
+def test_score_pages_scores_each_page_under_base_and_adapter(tiny_session, settings):
+    pages = views.corpus_pages(settings.corpus_dir)
+    seen = []
+    results = views.score_pages(tiny_session, ["r/dynamodb_table", views.DEMO_PAGE], pages, None, max_tokens=32,
+                                window=32, progress=lambda f, m: seen.append(m))
+    assert [r.path for r in results] == ["website/docs/r/dynamodb_table.html.markdown", views.DEMO_PAGE]
+    assert all(set(r.scores) == {"base"} and r.scores["base"] > 1 and r.tokens == 32 for r in results)
+    assert len(seen) == 2 and "(2/2)" in seen[1]
+    with pytest.raises(ConfigError, match="Pick a documentation page"):
+        views.score_pages(tiny_session, [], pages, None, max_tokens=32, window=32)
 
 
 # ---- fixtures -----------------------------------------------------------------------------------------------

@@ -12,15 +12,15 @@ import gradio as gr
 
 from iacdemo.errors import ConfigError, DataError
 from iacdemo.generation.callouts import CALLOUT_CSS
-from iacdemo.generation.perplexity import perplexity_compare
 from iacdemo.generation.gen_settings import DOC_COMPLETION as PRESET
 from iacdemo.generation.gen_settings import GenSettings
 from iacdemo.generation.presets import load_presets
 from iacdemo.generation.side_by_side import default_columns, stream_side_by_side
-from iacdemo.ui.compare_views import (StopSwitches, TrainingPages, adapter_choices, attach_run_adapter,
-                                      corpus_pages, default_adapter_choice, default_page, doc_output_html,
-                                      find_run, page_choices, page_text, perplexity_html,
-                                      refreshed_adapter_choices, stats_line, training_pages)
+from iacdemo.ui.compare_views import (MAX_SCORED_PAGES, StopSwitches, TrainingPages, adapter_choices,
+                                      attach_run_adapter, corpus_pages, default_adapter_choice, default_pages,
+                                      doc_output_html, find_run, page_choices, perplexity_html, picked_pages,
+                                      refreshed_adapter_choices, resolve_page, score_pages, stats_line,
+                                      training_pages)
 from iacdemo.ui.feedback import error_box, hide_error, show_error
 from iacdemo.ui.gen_controls import gen_controls
 from iacdemo.ui.presentation import HIDE_IN_PRESENT
@@ -52,19 +52,22 @@ def split_for(choice: str | None, ctx: AppContext) -> TrainingPages:
 def split_note(split: TrainingPages) -> str:
     if split.note:
         return split.note
+    if not split.held_out:
+        return f"This run trained on all {len(split.trained)} pages of its dataset: no page was held out."
     return (f"This run trained on {len(split.trained)} pages and held {len(split.held_out)} of its dataset's "
-            "pages out for evaluation; held-out pages are listed first.")
+            "pages out for evaluation; held-out pages are listed first. Scored by default: a trained page and "
+            "a held-out page.")
 
 
-def page_picker_update(choice: str | None, ctx: AppContext, current: str | None = None):
-    """New page choices for the picked run; the page already picked stays picked."""
+def page_picker_update(choice: str | None, ctx: AppContext, current=None):
+    """New page choices for the picked run; pages already picked stay picked, else trained vs held-out."""
     try:
         pages = corpus_pages(ctx.settings.corpus_dir)
     except DataError as exc:
-        return gr.update(choices=[], value=None), str(exc)
+        return gr.update(choices=[], value=[]), str(exc)
     split = split_for(choice, ctx)
-    value = current if current in pages else default_page(pages, split)
-    return gr.update(choices=page_choices(pages, split), value=value), split_note(split)
+    kept = [p for p in picked_pages(current) if p in pages]
+    return gr.update(choices=page_choices(pages, split), value=kept or default_pages(pages, split)), split_note(split)
 
 
 def session_key(request: gr.Request | None) -> str:
@@ -107,11 +110,13 @@ def build(ctx: AppContext) -> None:
             columns.append(column)
     with gr.Accordion("Perplexity: did it learn the docs?", open=True, elem_id="doc-perplexity"):
         gr.Markdown("How surprised each model is by a documentation page (exp of the mean loss per token). "
-                    "Pick a page held out of training for a fair test.", elem_classes=HIDE_IN_PRESENT)
+                    "A page the run trained on shows memorisation; a page it held out is the fair test.",
+                    elem_classes=HIDE_IN_PRESENT)
         with gr.Row(equal_height=False):
-            # a choice, never free text: typing filters the pages, and the value is always a page path
-            page = gr.Dropdown(choices=[], value=None, label="Documentation page", allow_custom_value=False,
-                               filterable=True, info="Type part of a page name to filter the list",
+            # choices, never free text: typing filters the pages, and the value is always a list of page paths
+            page = gr.Dropdown(choices=[], value=[], label="Documentation pages", allow_custom_value=False,
+                               multiselect=True, max_choices=MAX_SCORED_PAGES, filterable=True,
+                               info=f"Up to {MAX_SCORED_PAGES}; type part of a page name to filter the list",
                                scale=5, elem_id="doc-page")
             score_btn = gr.Button("Score perplexity", variant="primary", scale=1, elem_id="doc-score")
         split_md = gr.Markdown("", elem_id="doc-split")
@@ -162,22 +167,20 @@ def build(ctx: AppContext) -> None:
         summary = stats_line(stream) + "".join(f"\n\n{note}" for note in stream.notes)
         yield [gr.update(), summary, *[gr.update()] * (2 * PANES), *views(texts)]
 
-    def on_score(adapter_choice, page_path, progress=gr.Progress()):
+    def on_score(adapter_choice, picked, progress=gr.Progress()):
         try:
             pages = corpus_pages(settings.corpus_dir)
-            text = page_text(page_path, pages)
+            paths = [resolve_page(p, pages) for p in picked_pages(picked)]
+            if not paths:
+                raise ConfigError("Pick a documentation page to score.")
             session = ctx.model_session(progress=lambda f, m: progress(f, desc=m))
             adapter_name = attach_run_adapter(session, adapter_choice, settings)
-            adapters = [None] + ([adapter_name] if adapter_name else [])
-            scores = perplexity_compare(session, text, adapters, max_tokens=PERPLEXITY_MAX_TOKENS,
-                                        window=PERPLEXITY_WINDOW)
-            tokens = min(len(session.tokenizer(text)["input_ids"]), PERPLEXITY_MAX_TOKENS)
+            results = score_pages(session, paths, pages, adapter_name, max_tokens=PERPLEXITY_MAX_TOKENS,
+                                  window=PERPLEXITY_WINDOW, progress=lambda f, m: progress(f, desc=m))
         except Exception as exc:  # noqa: BLE001
             return show_error(exc), gr.update()
-        path = page_path if page_path in pages else next(
-            (p for p in pages if p.endswith(str(page_path)) or str(page_path) in p), str(page_path))
         labels = {"base": "Base model", **({adapter_name: f"Fine-tuned ({adapter_name})"} if adapter_name else {})}
-        return hide_error(), perplexity_html(scores, labels, path, split_for(adapter_choice, ctx), tokens)
+        return hide_error(), perplexity_html(results, labels, split_for(adapter_choice, ctx))
 
     def refresh(current):
         choices, value = refreshed_adapter_choices(current, settings)
