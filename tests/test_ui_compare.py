@@ -182,7 +182,7 @@ def test_a_pinned_run_is_the_default_until_unpinned_or_deleted(settings, tmp_pat
     _run(tmp_path / "runs", "resume-test", step=6)
     assert views.pin_run("resume-test", local) == "resume-test"
     choices = views.adapter_choices(local)
-    assert choices[1] == ("📌 resume-test — 6 steps, no loss logged (finished)", "resume-test")
+    assert choices[1] == ("resume-test — 6 steps, no loss logged (finished, pinned)", "resume-test")
     assert views.default_adapter_choice(local) == "resume-test"
     assert views.ranked_adapter_runs(local)[0].name == "resume-test"
     with pytest.raises(ConfigError, match="No run named"):

@@ -83,7 +83,7 @@ def adapter_label(run: Any, pinned: bool = False) -> str:
     """'quick-demo — 55 steps, loss 1.23 (finished)': how much a run trained, at a glance."""
     steps = f"{run.step} step{'s' if run.step != 1 else ''}"
     loss = f", loss {run.final_loss:.2f}" if run.final_loss is not None else ", no loss logged"
-    return f"{'📌 ' if pinned else ''}{run.name} — {steps}{loss} ({run.status})"
+    return f"{run.name} — {steps}{loss} ({run.status}{', pinned' if pinned else ''})"
 
 
 def adapter_choices(settings: Settings) -> list[tuple[str, str]]:

@@ -35,7 +35,7 @@ TAB_ID = "compare"
 TITLE = "Compare"
 PANE_HEIGHT = 380
 REPLAY_SPEEDS = [("1x (as recorded)", 1.0), ("2x", 2.0), ("4x", 4.0)]
-PIN_INFO = "Steps and final loss of each run; 📌 makes the picked run everyone's default"
+PIN_INFO = "Steps and final loss of each run; Pin makes the picked run everyone's default"
 FORM_ORDER = ("temperature", "top_p", "repetition_penalty", "max_new_tokens", "seed")  # on_send's order
 INITIAL_LABELS = ["Base model", "Fine-tuned (pick an adapter)", "Base + retrieved docs"]
 
@@ -108,7 +108,7 @@ def build(ctx: AppContext) -> None:
                                       label="Fine-tuned adapter (a training run)", scale=5, info=PIN_INFO,
                                       elem_id="compare-adapter")
                 refresh_btn = gr.Button("↻", scale=0, min_width=50, elem_id="compare-refresh")
-                pin_btn = gr.Button("📌", scale=0, min_width=50, elem_id="compare-pin")
+                pin_btn = gr.Button("Pin", scale=0, min_width=60, elem_id="compare-pin")
             rag = gr.Checkbox(label="+ retrieved docs (RAG)", value=False, elem_id="compare-rag",
                               info="A third pane: the base model with BM25-retrieved docs in its prompt")
     with gr.Accordion("System prompt and generation settings", open=False, elem_classes=HIDE_IN_PRESENT):
@@ -308,7 +308,7 @@ def pin_message(choice: str | None, settings) -> tuple:
         name = pin_run(choice, settings)
     except Exception as exc:  # noqa: BLE001 - shown to the user
         return show_error(exc), gr.update(), gr.update()
-    text = (f"📌 `{name}` is now the default adapter, for every visitor and after a restart." if name
+    text = (f"Pinned: `{name}` is now the default adapter, for every visitor and after a restart." if name
             else "No run is pinned: the most trained finished run is the default adapter.")
     return hide_error(), text, gr.update(choices=adapter_choices(settings))
 

@@ -96,7 +96,7 @@ def build(ctx: AppContext) -> None:
                                       label="Fine-tuned adapter (a training run)", scale=5, info=PIN_INFO,
                                       elem_id="doc-adapter")
                 refresh_btn = gr.Button("↻", scale=0, min_width=50, elem_id="doc-refresh")
-                pin_btn = gr.Button("📌", scale=0, min_width=50, elem_id="doc-pin")
+                pin_btn = gr.Button("Pin", scale=0, min_width=60, elem_id="doc-pin")
             with gr.Accordion("Generation settings", open=False, elem_classes=HIDE_IN_PRESENT):
                 controls = gen_controls(PRESET, settings, "doc", FORM_ORDER)
     errors = error_box("doc-error")
