@@ -205,6 +205,9 @@ def test_refreshing_the_adapter_list_keeps_the_visitors_pick(settings, tmp_path)
     choices, value = views.refreshed_adapter_choices("none", local)
     assert [v for _, v in choices] == ["none", "tuned"] and value is None
     assert views.refreshed_adapter_choices("tuned", local)[1] is None
+    # a value the visitor never picked (the page's build-time default) follows the best run
+    assert views.refreshed_adapter_choices("none", local, picked=False)[1] == "tuned"
+    assert views.refreshed_adapter_choices("tuned", local, picked=False)[1] is None  # already the best
     shutil.rmtree(tmp_path / "runs" / "tuned")  # the picked run was deleted: fall back to the default
     choices, value = views.refreshed_adapter_choices("tuned", local)
     assert value == "none" and [v for _, v in choices] == ["none"]

@@ -102,16 +102,19 @@ def _best(choices: list[tuple[str, str]]) -> str:
     return choices[1][1] if len(choices) > 1 else NO_ADAPTER
 
 
-def refreshed_adapter_choices(current: str | None, settings: Settings) -> tuple[list[tuple[str, str]], str | None]:
-    """The current runs' choices, and a new value only when the visitor's choice has gone (run deleted).
+def refreshed_adapter_choices(current: str | None, settings: Settings, picked: bool = True,
+                              ) -> tuple[list[tuple[str, str]], str | None]:
+    """The current runs' choices, and a new value only when the shown one should change (None: keep it).
 
-    A refresh fires on tab select; returning the visitor's old value would undo a pick they made while
-    the refresh was in flight, so an unchanged choice comes back as None (= keep what is selected).
+    A visitor's own pick stays while its run exists: a refresh fires on tab select, and returning the old
+    value would undo a pick made while the refresh was in flight. A value the visitor never picked is the
+    page's build-time default, stale once runs finish or a run is pinned, so it follows the best default.
     """
     choices = adapter_choices(settings)
-    if current in [value for _, value in choices]:
+    if picked and current in [value for _, value in choices]:
         return choices, None
-    return choices, _best(choices)
+    best = _best(choices)
+    return choices, (None if best == current else best)
 
 
 def find_run(choice: str | None, settings: Settings):

@@ -139,6 +139,7 @@ def build(ctx: AppContext) -> None:
             replay_btn = gr.Button("Replay a recording", variant="primary", scale=1, elem_id="compare-replay")
         record_info = gr.Markdown("", elem_id="compare-record-info")
     conversation = gr.State(Conversation())
+    adapter_picked = gr.State(False)  # has this visitor picked an adapter? (else it follows the best run)
 
     pane_outputs = [*columns, *chats, *checks]
     outputs = [errors, status, message, conversation, *pane_outputs]
@@ -273,8 +274,8 @@ def build(ctx: AppContext) -> None:
         return (hide_error(), f"Saved `{path}`. Pick it under **Recording** to replay it.",
                 gr.update(choices=recording_choices(settings), value=str(path)))
 
-    def refresh_adapters(current):
-        choices, value = refreshed_adapter_choices(current, settings)
+    def refresh_adapters(current, was_picked):
+        choices, value = refreshed_adapter_choices(current, settings, picked=bool(was_picked))
         adapter_update = gr.update(choices=choices) if value is None else gr.update(choices=choices, value=value)
         return adapter_update, gr.update(choices=recording_choices(settings))
 
@@ -295,11 +296,12 @@ def build(ctx: AppContext) -> None:
                      concurrency_id="replay", api_visibility="private", show_progress="minimal")
     record_btn.click(on_record, inputs=conversation, outputs=[errors, record_info, recordings],
                      api_visibility="private")
-    refresh_btn.click(refresh_adapters, inputs=adapter, outputs=[adapter, recordings], queue=False,
+    refresh_btn.click(refresh_adapters, inputs=[adapter, adapter_picked], outputs=[adapter, recordings], queue=False,
                       api_visibility="private", show_progress="hidden")
+    adapter.input(lambda: True, outputs=adapter_picked, queue=False, api_visibility="private", show_progress="hidden")
     pin_btn.click(lambda choice: pin_message(choice, settings), inputs=adapter, outputs=[errors, status, adapter],
                   queue=False, api_visibility="private", show_progress="hidden")
-    _on_tab_select(refresh_adapters, inputs=adapter, outputs=[adapter, recordings])
+    _on_tab_select(refresh_adapters, inputs=[adapter, adapter_picked], outputs=[adapter, recordings])
 
 
 def pin_message(choice: str | None, settings) -> tuple:

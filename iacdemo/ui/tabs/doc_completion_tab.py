@@ -182,8 +182,10 @@ def build(ctx: AppContext) -> None:
         labels = {"base": "Base model", **({adapter_name: f"Fine-tuned ({adapter_name})"} if adapter_name else {})}
         return hide_error(), perplexity_html(results, labels, split_for(adapter_choice, ctx))
 
-    def refresh(current):
-        choices, value = refreshed_adapter_choices(current, settings)
+    adapter_picked = gr.State(False)  # has this visitor picked an adapter? (else it follows the best run)
+
+    def refresh(current, was_picked):
+        choices, value = refreshed_adapter_choices(current, settings, picked=bool(was_picked))
         return gr.update(choices=choices) if value is None else gr.update(choices=choices, value=value)
 
     generate_btn.click(on_generate, inputs=[prompt, adapter, *(controls[name] for name in FORM_ORDER)],
@@ -197,8 +199,9 @@ def build(ctx: AppContext) -> None:
                   api_visibility="private")
     score_btn.click(on_score, inputs=[adapter, page], outputs=[errors, ppl_html], concurrency_id="model-generation",
                     api_visibility="private", show_progress="minimal")
-    refresh_btn.click(refresh, inputs=adapter, outputs=adapter, queue=False, api_visibility="private",
-                      show_progress="hidden")
+    refresh_btn.click(refresh, inputs=[adapter, adapter_picked], outputs=adapter, queue=False,
+                      api_visibility="private", show_progress="hidden")
+    adapter.input(lambda: True, outputs=adapter_picked, queue=False, api_visibility="private", show_progress="hidden")
     pin_btn.click(lambda choice: pin_message(choice, settings), inputs=adapter, outputs=[errors, status, adapter],
                   queue=False, api_visibility="private", show_progress="hidden")
     adapter.change(lambda choice: page_picker_update(choice, ctx), inputs=adapter, outputs=[page, split_md],
@@ -208,9 +211,9 @@ def build(ctx: AppContext) -> None:
 
     tab = Context.block
     if isinstance(tab, gr.Tab):
-        tab.select(refresh, inputs=adapter, outputs=adapter, queue=False, api_visibility="private",
-                   show_progress="hidden")
-        # the page list is built on first visit, not at start-up: reading the corpus takes a moment
-        tab.select(lambda choice, current: page_picker_update(choice, ctx, current), inputs=[adapter, page],
-                   outputs=[page, split_md],
-                   api_visibility="private", show_progress="hidden")
+        # the page list is built on first visit, not at start-up (reading the corpus takes a moment), and
+        # after the adapter list, so the default pages are those of the adapter shown
+        tab.select(refresh, inputs=[adapter, adapter_picked], outputs=adapter, queue=False,
+                   api_visibility="private", show_progress="hidden").then(
+            lambda choice, current: page_picker_update(choice, ctx, current), inputs=[adapter, page],
+            outputs=[page, split_md], api_visibility="private", show_progress="hidden")
