@@ -208,7 +208,7 @@ def test_max_tokens_above_the_cap_and_bad_numbers(local):
         GenSettings.from_form(temperature="hot", settings=local)
     with pytest.raises(ConfigError, match="finite"):
         GenSettings.from_form(top_p="nan", settings=local)
-    with pytest.raises(ConfigError, match="Temperature must be between"):
+    with pytest.raises(ConfigError, match="Temperature must be a number between 0 and 2; you typed 5, which is above"):
         GenSettings.from_form(temperature=5, settings=local)
 
 

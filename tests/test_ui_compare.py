@@ -81,8 +81,8 @@ def test_each_pane_continues_its_own_conversation(tiny_session, settings):
     gen = GenSettings(max_new_tokens=4, seed=3)
     histories = [[{"role": "user", "content": "first"}, {"role": "assistant", "content": "ANSWER-OF-A"}],
                  [{"role": "user", "content": "first"}, {"role": "assistant", "content": "ANSWER-OF-B"}]]
-    stream = views.start_comparison(tiny_session, columns, histories, "second", gen, system_prompt="sys",
-                                    settings=settings)
+    stream = stream_side_by_side(tiny_session, columns, "second", gen, histories=histories, system_prompt="sys",
+                                 settings=settings)
     assert "ANSWER-OF-A" in stream.prompts[0].text and "ANSWER-OF-B" not in stream.prompts[0].text
     assert "ANSWER-OF-B" in stream.prompts[1].text and "ANSWER-OF-A" not in stream.prompts[1].text
     final = list(stream)[-1]
@@ -93,16 +93,18 @@ def test_each_pane_continues_its_own_conversation(tiny_session, settings):
         assert list(alone)[-1][0] == final[i]
     assert "tokens/s" in views.stats_line(stream)
     with pytest.raises(ConfigError, match="empty"):
-        views.start_comparison(tiny_session, columns, [[], []], "   ", gen, system_prompt=None, settings=settings)
+        stream_side_by_side(tiny_session, columns, "   ", gen, histories=[[], []], settings=settings)
 
 
 def test_a_100k_character_request_is_cut_with_a_note_not_a_crash(tiny_session, settings):
     columns = [Column("A", None), Column("B", None)]
     huge = "Create an S3 bucket. " * 5000
     assert len(huge) >= 100_000
-    stream = views.start_comparison(tiny_session, columns, [[], []], huge, GenSettings(max_new_tokens=2),
-                                    system_prompt=None, settings=settings)
-    assert any("characters" in note for note in stream.notes)
+    stream = stream_side_by_side(tiny_session, columns, huge, GenSettings(max_new_tokens=2), histories=[[], []],
+                                 settings=settings)
+    # a first turn (no history yet): one prompt for all panes, and its notes are for the status line
+    assert any("characters" in note for note in views.general_notes(stream.notes, ["A", "B"]))
+    assert stream.prompts[0] is stream.prompts[1]
     assert len(stream.prompts[0].input_ids) <= tiny_session.context_length
     assert len(list(stream)[-1]) == 2
 
@@ -121,10 +123,14 @@ def test_stop_switches_are_per_visitor():
 
 
 # ---- adapters from runs ---------------------------------------------------------------------------------------
-def _run(root, name, adapter=True, status="finished"):
+def _run(root, name, adapter=True, status="finished", step=3, created=None, losses=()):
     run = root / name
     run.mkdir(parents=True)
-    (run / "status.json").write_text(json.dumps({"status": status, "step": 3, "total_steps": 3}))
+    (run / "status.json").write_text(json.dumps({"status": status, "step": step, "total_steps": step,
+                                                 **({"created": created} if created else {})}))
+    if losses:
+        (run / "metrics.jsonl").write_text("".join(json.dumps({"step": i + 1, "elapsed_s": i, "loss": loss}) + "\n"
+                                                   for i, loss in enumerate(losses)))
     (run / "config.json").write_text(json.dumps({"model": "smollm2-135m-instruct"}))
     if adapter:
         (run / "adapter").mkdir()
@@ -150,6 +156,46 @@ def test_adapter_choices_list_runs_with_an_adapter(settings, tmp_path):
         views.find_run("still-queued", local)
 
 
+def test_default_adapter_is_the_most_trained_finished_run_not_the_newest(settings, tmp_path):
+    """After a 6-step stop/resume test the newest run is barely trained: it must not be the default."""
+    local = settings.with_overrides(runs_dir=tmp_path / "runs")
+    root = tmp_path / "runs"
+    _run(root, "quick-demo", step=55, created=1000.0, losses=[2.5, 1.234])
+    _run(root, "resume-test", step=6, created=2000.0, losses=[2.9])
+    _run(root, "long-but-stopped", step=80, status="stopped", created=1500.0)
+    _run(root, "old-short", step=55, created=500.0)
+    choices = views.adapter_choices(local)
+    assert [v for _, v in choices] == ["none", "quick-demo", "old-short", "resume-test", "long-but-stopped"]
+    assert views.default_adapter_choice(local) == "quick-demo"
+    labels = dict((v, label) for label, v in choices)
+    assert labels["quick-demo"] == "quick-demo — 55 steps, loss 1.23 (finished)"
+    assert labels["long-but-stopped"] == "long-but-stopped — 80 steps, no loss logged (stopped)"
+    # a deleted run's pick falls back to the best run, not the newest
+    assert views.refreshed_adapter_choices("gone", local)[1] == "quick-demo"
+
+
+def test_a_pinned_run_is_the_default_until_unpinned_or_deleted(settings, tmp_path):
+    import shutil
+
+    local = settings.with_overrides(runs_dir=tmp_path / "runs")
+    _run(tmp_path / "runs", "quick-demo", step=55)
+    _run(tmp_path / "runs", "resume-test", step=6)
+    assert views.pin_run("resume-test", local) == "resume-test"
+    choices = views.adapter_choices(local)
+    assert choices[1] == ("resume-test — 6 steps, no loss logged (finished, pinned)", "resume-test")
+    assert views.default_adapter_choice(local) == "resume-test"
+    assert views.ranked_adapter_runs(local)[0].name == "resume-test"
+    with pytest.raises(ConfigError, match="No run named"):
+        views.pin_run("missing", local)
+    assert views.pinned_run(local) == "resume-test"  # a failed pin keeps the old one
+    assert views.pin_run("none", local) is None and views.default_adapter_choice(local) == "quick-demo"
+    views.pin_run("resume-test", local)
+    shutil.rmtree(tmp_path / "runs" / "resume-test")
+    assert views.pinned_run(local) is None and views.default_adapter_choice(local) == "quick-demo"
+    (tmp_path / "runs" / views.PIN_FILE).write_text("not json")
+    assert views.default_adapter_choice(local) == "quick-demo"
+
+
 def test_refreshing_the_adapter_list_keeps_the_visitors_pick(settings, tmp_path):
     """A tab-select refresh must not answer with the old value: it would undo a pick made meanwhile."""
     import shutil
@@ -159,6 +205,9 @@ def test_refreshing_the_adapter_list_keeps_the_visitors_pick(settings, tmp_path)
     choices, value = views.refreshed_adapter_choices("none", local)
     assert [v for _, v in choices] == ["none", "tuned"] and value is None
     assert views.refreshed_adapter_choices("tuned", local)[1] is None
+    # a value the visitor never picked (the page's build-time default) follows the best run
+    assert views.refreshed_adapter_choices("none", local, picked=False)[1] == "tuned"
+    assert views.refreshed_adapter_choices("tuned", local, picked=False)[1] is None  # already the best
     shutil.rmtree(tmp_path / "runs" / "tuned")  # the picked run was deleted: fall back to the default
     choices, value = views.refreshed_adapter_choices("tuned", local)
     assert value == "none" and [v for _, v in choices] == ["none"]
@@ -255,9 +304,50 @@ def test_training_pages_put_held_out_pages_first(settings, dynamodb_run):
     choices = views.page_choices(pages, split)
     first = [p for _, p in choices[:len(split.held_out)]]
     assert set(first) == split.held_out and "held out of training" in choices[0][0]
-    assert views.default_page(pages, split) in split.held_out
     no_run = views.training_pages(None)
-    assert no_run.note and views.default_page(pages, no_run).endswith("dynamodb_contributor_insights.html.markdown")
+    assert no_run.note and views.default_pages(pages, no_run) == [views.DEMO_PAGE]
+
+
+def test_the_split_is_the_one_training_makes_from_the_runs_config(dynamodb_run):
+    """trained_and_held_out_pages recomputes build_training_data's split_by_page from config.json alone."""
+    from iacdemo.training.data import load_rows, split_by_page
+
+    run, _ = dynamodb_run
+    config = json.loads((run.run_dir / "config.json").read_text())
+    train_rows, eval_rows = split_by_page(load_rows(config["dataset"])[0], config["eval_fraction"])
+    split = views.trained_and_held_out_pages(run.run_dir)
+    assert split.trained == {r["path"] for r in train_rows} and split.held_out == {r["path"] for r in eval_rows}
+    assert views.trained_and_held_out_pages(str(run.run_dir)) == split
+
+
+def test_default_perplexity_pages_are_a_trained_page_and_a_held_out_page(settings, dynamodb_run, tmp_path):
+    run, _ = dynamodb_run
+    pages = views.corpus_pages(settings.corpus_dir)
+    split = views.training_pages(run)
+    trained, held_out = views.default_pages(pages, split)
+    assert trained in split.trained and held_out in split.held_out
+    if views.DEMO_PAGE in split.trained:
+        assert trained == views.DEMO_PAGE  # the page the demo talks about, when the run trained on it
+    # a run that held nothing out (an old quick demo): the second page is one it never saw (here the run has
+    # every DynamoDB page, so a resource page of another service)
+    all_in = tmp_path / "all-in"
+    all_in.mkdir()
+    config = json.loads((run.run_dir / "config.json").read_text())
+    (all_in / "config.json").write_text(json.dumps({**config, "eval_fraction": 0}))
+    split = views.trained_and_held_out_pages(all_in)
+    assert not split.held_out
+    trained, other = views.default_pages(pages, split)
+    assert trained in split.trained and other not in split.trained and "/r/" in other  # never 'docs/README'
+
+
+
+def test_page_picker_values_are_real_page_paths(settings):
+    pages = views.corpus_pages(settings.corpus_dir)
+    assert views.picked_pages(None) == [] and views.picked_pages(" r/x ") == ["r/x"]
+    assert views.picked_pages(["a", "a", " ", "b"]) == ["a", "b"]
+    assert views.resolve_page("r/dynamodb_contributor_insights", pages) == views.DEMO_PAGE
+    with pytest.raises(DataError, match="No page 'docs/README — not in the training datas3_bucket_versioning'"):
+        views.resolve_page("docs/README — not in the training datas3_bucket_versioning", pages)
 
 
 def test_training_pages_of_a_run_whose_dataset_is_gone(tmp_path):
@@ -267,13 +357,32 @@ def test_training_pages_of_a_run_whose_dataset_is_gone(tmp_path):
     from iacdemo.training.runs import run_info
 
     assert "cannot be read" in views.training_pages(run_info(run_dir)).note
+    (run_dir / "config.json").write_text("[1, 2]")
+    assert "records no dataset" in views.trained_and_held_out_pages(run_dir).note
 
 
-def test_perplexity_html_shows_the_change_against_base():
-    split = views.TrainingPages(held_out=frozenset({"website/docs/r/a.html.markdown"}))
-    html = views.perplexity_html({"base": 10.0, "iac": 8.0}, {"base": "Base model", "iac": "Fine-tuned (iac)"},
-                                 "website/docs/r/a.html.markdown", split, 512)
-    assert "-20.0%" in html and "iac-ppl-better" in html and "held out of training" in html and "r/a" in html
+def test_perplexity_html_shows_each_page_role_and_the_change_against_base():
+    split = views.TrainingPages(held_out=frozenset({"website/docs/r/a.html.markdown"}),
+                                trained=frozenset({"website/docs/r/b.html.markdown"}))
+    results = [views.PageScores("website/docs/r/b.html.markdown", {"base": 5.85, "iac": 3.56}, 1024),
+               views.PageScores("website/docs/r/a.html.markdown", {"base": 7.61, "iac": 7.97}, 512)]
+    html = views.perplexity_html(results, {"base": "Base model", "iac": "Fine-tuned (iac)"}, split)
+    trained_row, held_row = html.split("<tr data-role=")[1:]
+    assert "trained on" in trained_row and "-39.1%" in trained_row and "iac-ppl-better" in trained_row
+    assert "held out of training" in held_row and "+4.7%" in held_row and "iac-ppl-worse" in held_row
+    assert "<code>r/a</code>" in held_row and "1,024" in trained_row
+
+
+def test_score_pages_scores_each_page_under_base_and_adapter(tiny_session, settings):
+    pages = views.corpus_pages(settings.corpus_dir)
+    seen = []
+    results = views.score_pages(tiny_session, ["r/dynamodb_table", views.DEMO_PAGE], pages, None, max_tokens=32,
+                                window=32, progress=lambda f, m: seen.append(m))
+    assert [r.path for r in results] == ["website/docs/r/dynamodb_table.html.markdown", views.DEMO_PAGE]
+    assert all(set(r.scores) == {"base"} and r.scores["base"] > 1 and r.tokens == 32 for r in results)
+    assert len(seen) == 2 and "(2/2)" in seen[1]
+    with pytest.raises(ConfigError, match="Pick a documentation page"):
+        views.score_pages(tiny_session, [], pages, None, max_tokens=32, window=32)
 
 
 # ---- fixtures -----------------------------------------------------------------------------------------------

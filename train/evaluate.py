@@ -16,12 +16,14 @@ and exit with code 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 
 from iacdemo.errors import ConfigError, IacdemoError
+from iacdemo.generation.gen_settings import EVALUATION, GenSettings, add_cli_flags, values_from_cli
 
 
 def parse_difficulties(text: str | None) -> list[int] | None:
@@ -49,11 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rag", action="store_true", help="retrieval-augmented prompts (generate mode)")
     parser.add_argument("--samples", type=int, default=1, metavar="N",
                         help="answers per task: 1 = greedy; more are sampled and give pass@N")
-    parser.add_argument("--max-new-tokens", type=int, default=None, metavar="N",
-                        help="longest answer in tokens (generate mode; default 512)")
-    parser.add_argument("--temperature", type=float, default=None, metavar="T",
-                        help="sampling temperature (default: greedy for 1 sample, 0.7 for more)")
-    parser.add_argument("--seed", type=int, default=42, metavar="N", help="sampling seed (generate mode)")
+    add_cli_flags(parser, EVALUATION, notes={"temperature": "default: greedy for 1 sample, 0.7 for more",
+                                              "seed": "default 42; blank: the default"})
     parser.add_argument("--cpu-threads", type=int, default=0, metavar="N",
                         help="CPU threads for torch in generate mode (0 = torch's default; on a busy shared "
                              "CPU, 1 can be several times faster)")
@@ -122,9 +121,21 @@ def run(args: argparse.Namespace) -> dict:
     return report
 
 
+def generation_settings(args: argparse.Namespace, settings) -> GenSettings:
+    """The evaluation preset with the generation flags given; the temperature's default follows --samples."""
+    from iacdemo.evaluation.answers import eval_gen_settings
+
+    given = values_from_cli(args)
+    flags = GenSettings.from_values(given, EVALUATION, settings)  # every flag checked, named in the message
+    return dataclasses.replace(
+        eval_gen_settings(args.samples, flags.max_new_tokens, flags.temperature if "temperature" in given else None,
+                          EVALUATION.seed if flags.seed is None else flags.seed, settings=settings),
+        top_p=flags.top_p, repetition_penalty=flags.repetition_penalty)
+
+
 def run_generate(args: argparse.Namespace, tasks, schema, mode: str) -> dict:
     """Generate (or reuse cached) answers, score them, save the evaluation for the app; the report."""
-    from iacdemo.evaluation.answers import DEFAULT_MAX_NEW_TOKENS, System, eval_gen_settings
+    from iacdemo.evaluation.answers import System
     from iacdemo.evaluation.comparison import evaluate_systems, save_comparison
     from iacdemo.settings import get_settings
 
@@ -137,8 +148,7 @@ def run_generate(args: argparse.Namespace, tasks, schema, mode: str) -> dict:
     settings = get_settings()
     model_id = args.model or settings.default_model
     system = System.make(args.adapter, args.rag)
-    max_new_tokens = DEFAULT_MAX_NEW_TOKENS if args.max_new_tokens is None else args.max_new_tokens
-    gen = eval_gen_settings(args.samples, max_new_tokens, args.temperature, args.seed, settings=settings)
+    gen = generation_settings(args, settings)
     selection = {"tasks_file": str(args.tasks or settings.iac_eval_csv), "limit": args.limit,
                  "difficulty": args.difficulty}
     comparison = evaluate_systems(tasks, [system], model_id=model_id,

@@ -31,10 +31,11 @@ from typing import Any, Callable, Sequence
 from iacdemo.errors import ConfigError, JobError, ModelError
 from iacdemo.evaluation.prompts import task_messages
 from iacdemo.evaluation.tasks import Task
+from iacdemo.generation.gen_settings import EVALUATION
 from iacdemo.settings import Settings, get_settings
 
 CACHE_VERSION = 1
-DEFAULT_MAX_NEW_TOKENS = 512  # most dev-split reference programs fit in 300-500 tokens
+DEFAULT_MAX_NEW_TOKENS = EVALUATION.max_new_tokens  # the evaluation preset, declared next to GenSettings
 SAMPLING_TEMPERATURE = 0.7  # used when several samples per task are asked for (greedy would repeat itself)
 RETRIEVAL_K = 4
 BATCH_ROWS = 4

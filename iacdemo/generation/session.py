@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
 import torch
-import torch.nn.functional as F
 
 from iacdemo.errors import ModelError
+from iacdemo.generation.kernels import BASE, use_masked_mixed_batches, use_skinny_decode_matmuls
 from iacdemo.settings import Settings
 from iacdemo.training.cpu_share import while_app_uses_model
 
-BASE = "__base__"  # peft's name for "no adapter" in a mixed-adapter batch
 T = TypeVar("T")
 _ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 
@@ -50,9 +49,9 @@ def model_thread() -> ThreadPoolExecutor:
 
     Torch's CPU thread pool is per calling thread: when two threads take turns running a model (a
     UI worker scoring perplexity, then a generation thread, or a new session after a model switch)
-    their pools fight over the cores. On our 2-core machine a decoding step took 66-76 ms instead of
-    34 ms once the model had run on another thread, even seconds earlier. So all heavy model work of
-    the process goes through this one thread; the session lock already allows one job at a time.
+    their pools fight over the cores, and a decoding step took about twice as long once the model had
+    run on another thread, even seconds earlier. So all heavy model work of the process goes through
+    this one thread; the session lock already allows one job at a time.
     """
     global _MODEL_THREAD
     with _MODEL_THREAD_LOCK:
@@ -348,114 +347,6 @@ class ModelSession:
         else:
             self._peft.set_adapter(name)
             yield model
-
-
-SKINNY_MAX_ROWS = 8
-
-
-def use_skinny_decode_matmuls(model: Any) -> int:
-    """Route the few-row matmuls of CPU decoding through MKL's fast path; returns how many layers.
-
-    A decoding step multiplies 1-3 rows (one per column) by every weight matrix. On our 2-core
-    machine MKL computes `x @ W.T` for such skinny x slowly: the 210 projection matrices of
-    SmolLM2-135M took 36 ms for 1 row and 58 ms for 2 rows, and the vocabulary projection 10 ms for 1
-    row and 27 ms for 2. The same products written as `W @ x.T` with at least 2 rows took 16 ms (1
-    row, padded to 2) and 14-16 ms (2 rows), and 7 ms for the vocabulary: single answers get faster
-    and a side-by-side batch of 2 costs about what one answer costs. Only inference inputs of at most
-    SKINNY_MAX_ROWS rows take the new path; prompts, perplexity windows and anything needing
-    gradients keep the usual kernel. Weights are not copied, so tied embeddings stay tied.
-    """
-    patched = 0
-    for module in model.modules():
-        if type(module) is torch.nn.Linear and not getattr(module, "_iacdemo_skinny", False):
-            module.forward = _skinny_forward(module)
-            module._iacdemo_skinny = True
-            patched += 1
-    return patched
-
-
-def _skinny_forward(linear: torch.nn.Linear):
-    plain_forward = linear.forward
-
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        weight = linear.weight
-        features = x.shape[-1]
-        rows = x.numel() // features if features else 0
-        if (not 0 < rows <= SKINNY_MAX_ROWS or x.dtype != weight.dtype
-                or (torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad))):
-            return plain_forward(x)
-        flat = x.reshape(rows, features)
-        # Row-major rows, so that flat.t() is the column-major operand MKL is fast with (a transposed
-        # layout inherited from an earlier output made the 2-row products 1.8x slower).
-        flat = torch.cat([flat, flat]) if rows == 1 else flat.contiguous()  # 1 row: the slow gemv path
-        out = torch.mm(weight, flat.t()).t()[:rows].contiguous()
-        if linear.bias is not None:
-            out = out + linear.bias
-        return out.reshape(*x.shape[:-1], weight.shape[0])
-
-    return forward
-
-
-def use_masked_mixed_batches(peft_model: Any) -> int:
-    """A cheaper mixed-adapter forward for peft's LoRA linear layers; returns how many layers.
-
-    peft computes a mixed batch by gathering each adapter's rows, running its LoRA on them and
-    scattering the result back: two index operations per adapter in each of the 210 LoRA layers of a
-    SmolLM2 adapter, which cost 18 ms of a 75 ms decoding step of 2 rows on our machine. With a few
-    rows it is cheaper to run each adapter's rank-r LoRA on every row and scale the rows that do not
-    use it by zero: `base(x) + (mask * scaling) * B(A(x))`, one fused multiply-add. Rows with mask 0
-    get exactly `base(x)`. Layers with features peft handles specially (DoRA, aLoRA, LoRA bias,
-    dropout in training) and batches over SKINNY_MAX_ROWS rows keep peft's own method.
-    """
-    from peft.tuners.lora.layer import Linear as LoraLinear
-
-    patched = 0
-    for module in peft_model.modules():
-        if isinstance(module, LoraLinear) and not getattr(module, "_iacdemo_masked", False):
-            module._mixed_batch_forward = _masked_mixed_forward(module, module._mixed_batch_forward)
-            module._iacdemo_masked = True
-            patched += 1
-    return patched
-
-
-_ROW_SCALES: dict[tuple, torch.Tensor] = {}
-
-
-def _row_scale(adapter_names: tuple[str, ...], name: str, scaling: float, x: torch.Tensor) -> torch.Tensor:
-    """`scaling` for the rows using adapter `name`, 0 for the others, shaped to broadcast over x."""
-    key = (adapter_names, name, scaling, x.dim(), x.dtype, x.device)
-    scale = _ROW_SCALES.get(key)
-    if scale is None:
-        if len(_ROW_SCALES) > 256:
-            _ROW_SCALES.clear()
-        scale = torch.tensor([scaling if a == name else 0.0 for a in adapter_names], dtype=x.dtype,
-                             device=x.device).reshape((len(adapter_names),) + (1,) * (x.dim() - 1))
-        _ROW_SCALES[key] = scale
-    return scale
-
-
-def _masked_mixed_forward(layer: Any, peft_forward: Any):
-    def forward(x: torch.Tensor, *args: Any, adapter_names: list[str], **kwargs: Any) -> torch.Tensor:
-        names = [n for n in dict.fromkeys(adapter_names) if n != BASE and n in layer.lora_A]
-        if (kwargs.get("alora_offsets") is not None or len(adapter_names) > SKINNY_MAX_ROWS
-                or any(n in layer.lora_variant or layer.lora_B[n].bias is not None
-                       or not isinstance(layer.lora_dropout[n], torch.nn.Identity) and layer.training
-                       for n in names)):
-            return peft_forward(x, *args, adapter_names=adapter_names, **kwargs)
-        kwargs.pop("alora_offsets", None)
-        result = layer.base_layer(x, *args, **kwargs)
-        key = tuple(adapter_names)
-        for name in names:
-            a, b = layer.lora_A[name].weight, layer.lora_B[name].weight
-            delta = F.linear(F.linear(x.to(a.dtype), a), b)
-            if delta.dtype == result.dtype:
-                result = torch.addcmul(result, delta, _row_scale(key, name, float(layer.scaling[name]), result))
-            else:  # bf16 base, fp32 adapter: add in fp32 and round once, as peft's single-adapter forward does
-                scale = _row_scale(key, name, float(layer.scaling[name]), delta)
-                result = torch.addcmul(result.to(delta.dtype), delta, scale).to(result.dtype)
-        return result
-
-    return forward
 
 
 def _as_list(value: Any) -> list[str]:

@@ -8,7 +8,6 @@ the same columns one after another; the benchmark compares the two.
 """
 from __future__ import annotations
 
-import copy
 import random
 import threading
 import time
@@ -20,10 +19,10 @@ import torch
 from transformers.generation.stopping_criteria import StoppingCriteriaList
 
 from iacdemo.errors import ConfigError, IacdemoError, ModelError
+from iacdemo.generation.gen_settings import GenSettings
 from iacdemo.generation.prompts import PreparedPrompt, prepare_chat_prompt, prepare_raw_prompt, prompt_token_budget
 from iacdemo.generation.session import BASE, ModelSession
 from iacdemo.generation.streamer import BatchTextStreamer, StopOnEvent
-from iacdemo.number_input import parse_number
 from iacdemo.settings import Settings, get_settings
 
 WAITING_TEXT = "⏳ Waiting for another generation on this model to finish…"
@@ -46,74 +45,6 @@ def default_columns(adapter: str | None, rag: bool = False) -> list[Column]:
     if rag:
         columns.append(Column("Base + retrieved docs", None, rag=True))
     return columns
-
-
-# -- generation settings -----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class GenSettings:
-    """Decoding settings shared by every column (the comparison is only fair with the same ones).
-
-    temperature 0 means greedy. The default repetition penalty is above 1 because small models
-    decoding greedily fall into loops (the same resource block over and over) within a few lines. It
-    stays low (1.1) because the penalty also hits the prompt's tokens: at 1.2 the quick-demo adapter no
-    longer repeats `aws_dynamodb_contributor_insights` from a doc-completion prompt, at 1.1 it does.
-    """
-
-    temperature: float = 0.0
-    top_p: float = 0.95
-    max_new_tokens: int = 256
-    repetition_penalty: float = 1.1
-    seed: int | None = 42  # same seed, same settings, same columns → same answer (rehearsed demos)
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature <= 0
-
-    def validated(self, settings: Settings | None = None) -> "GenSettings":
-        """Return self if every value is in range, else raise ConfigError saying which is not."""
-        cap = (settings or get_settings()).max_new_tokens_cap
-        if not 0 <= self.temperature <= 2:
-            raise ConfigError(f"Temperature must be between 0 (greedy) and 2, got {self.temperature}.")
-        if not 0 < self.top_p <= 1:
-            raise ConfigError(f"Top-p must be in (0, 1], got {self.top_p}.")
-        if not 1 <= self.max_new_tokens <= cap:
-            raise ConfigError(f"Max new tokens must be between 1 and {cap}, got {self.max_new_tokens}.")
-        if not 1.0 <= self.repetition_penalty <= 2.0:
-            raise ConfigError(f"Repetition penalty must be between 1.0 (off) and 2.0, got {self.repetition_penalty}.")
-        if self.seed is not None and not 0 <= self.seed < 2**32:
-            raise ConfigError(f"Seed must be a whole number between 0 and {2**32 - 1}, or empty, got {self.seed}.")
-        return self
-
-    @classmethod
-    def from_form(cls, temperature: Any = None, top_p: Any = None, max_new_tokens: Any = None,
-                  repetition_penalty: Any = None, seed: Any = None,
-                  settings: Settings | None = None) -> "GenSettings":
-        """Build from UI widgets (numbers or strings; blank means default; blank seed means random)."""
-        d = cls()
-        return cls(  # ranges are checked once, by validated(), for forms and code alike
-            temperature=parse_number("Temperature", temperature, default=d.temperature),
-            top_p=parse_number("Top-p", top_p, default=d.top_p),
-            max_new_tokens=parse_number("Max new tokens", max_new_tokens, integer=True, default=d.max_new_tokens),
-            repetition_penalty=parse_number("Repetition penalty", repetition_penalty, default=d.repetition_penalty),
-            seed=parse_number("Seed", seed, integer=True, default=None),
-        ).validated(settings)
-
-    def generation_config(self, session: ModelSession) -> Any:
-        """A GenerationConfig for `generate`, starting from the model's own (bos/eos/pad ids)."""
-        config = copy.deepcopy(session.base_model.generation_config)
-        config.max_new_tokens = self.max_new_tokens
-        config.max_length = None
-        config.min_new_tokens = None
-        config.do_sample = not self.greedy
-        config.temperature = None if self.greedy else self.temperature
-        config.top_p = None if self.greedy else self.top_p
-        config.top_k = None
-        config.repetition_penalty = self.repetition_penalty if self.repetition_penalty != 1.0 else None
-        config.num_beams = 1
-        config.pad_token_id = session.tokenizer.pad_token_id
-        config.eos_token_id = sorted(session.stop_token_ids())
-        return config
 
 
 # -- the stream ---------------------------------------------------------------------------------------
@@ -270,6 +201,8 @@ def _prepare(session: ModelSession, columns: Sequence[Column], prompt: str | Seq
         if isinstance(prompt, (list, tuple)) and any(isinstance(m, dict) and "role" in m for m in prompt):
             raise ConfigError("With per-column histories, the prompt is the new user message only.")
         conversations = [list(h or []) + [{"role": "user", "content": prompt}] for h in histories]
+        if all(c == conversations[0] for c in conversations):  # a first turn: one prompt, notes for all panes
+            conversations, histories = [conversations[0]] * len(columns), None
     elif not raw:
         shared = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
         conversations = [shared] * len(columns)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -20,7 +19,8 @@ from iacdemo.errors import ConfigError, DataError, ModelError
 from iacdemo.generation.callouts import count_callouts, highlight_callouts
 from iacdemo.generation.prompts import content_text, normalise_messages
 from iacdemo.generation.recording import Recording
-from iacdemo.generation.side_by_side import Column, GenSettings, SideBySideStream, stream_side_by_side
+from iacdemo.generation.gen_settings import GenSettings
+from iacdemo.generation.side_by_side import SideBySideStream
 from iacdemo.hcl.check import CheckResult
 from iacdemo.hcl.highlight import highlight_hcl
 from iacdemo.settings import ASSETS_DIR, Settings
@@ -34,37 +34,87 @@ PENDING_CHECK_HTML = '<div class="iac-check iac-check-pending">Checks run when t
 
 
 # ---- adapters: one per training run ----------------------------------------------------------------------
-def adapter_choices(settings: Settings) -> list[tuple[str, str]]:
-    """(label, run name) of every run that has an adapter, newest first, after "none"."""
+PIN_FILE = "pinned-adapter.json"  # in the runs dir, next to the run folders (never inside one)
+
+
+def pinned_run(settings: Settings) -> str | None:
+    """The run a presenter pinned as the default adapter, if it is still there."""
+    try:
+        name = json.loads((settings.runs_dir / PIN_FILE).read_text(encoding="utf-8")).get("run")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) and (settings.runs_dir / name).is_dir() else None
+
+
+def pin_run(choice: str | None, settings: Settings) -> str | None:
+    """Pin a run's adapter as every visitor's default (the "none" choice removes the pin).
+
+    A rehearsed demo must open on the adapter the presenter chose, not on whatever run was trained
+    last; the pin survives app restarts because it is a file in the runs dir.
+    """
+    path = settings.runs_dir / PIN_FILE
+    run = find_run(choice, settings)
+    if run is None:
+        path.unlink(missing_ok=True)
+        return None
+    settings.runs_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"run": run.name}), encoding="utf-8")
+    return run.name
+
+
+def ranked_adapter_runs(settings: Settings) -> list[Any]:
+    """Runs that have an adapter, the best default first: pinned, then finished runs by steps trained.
+
+    The newest run is often a short stop/resume test whose adapter has barely moved from the base model;
+    a demo should open on the run that trained longest. Unfinished runs (stopped, failed, still going)
+    follow, newest first; among equally long finished runs the newer one wins.
+    """
     from iacdemo.training.runs import list_runs
 
-    choices = [("none (base model only)", NO_ADAPTER)]
-    for run in list_runs(settings):
-        if run.adapter_path is not None:
-            loss = f", loss {run.final_loss:.2f}" if run.final_loss is not None else ""
-            choices.append((f"{run.name} ({run.status}, step {run.step}{loss})", run.name))
-    return choices
+    runs = [r for r in list_runs(settings) if r.adapter_path is not None]  # newest first
+    pinned = pinned_run(settings)
+    finished = sorted((r for r in runs if r.status == "finished" and r.name != pinned),
+                      key=lambda r: r.step, reverse=True)  # stable: newest first among equals
+    rest = [r for r in runs if r.status != "finished" and r.name != pinned]
+    return [r for r in runs if r.name == pinned] + finished + rest
+
+
+def adapter_label(run: Any, pinned: bool = False) -> str:
+    """'quick-demo — 55 steps, loss 1.23 (finished)': how much a run trained, at a glance."""
+    steps = f"{run.step} step{'s' if run.step != 1 else ''}"
+    loss = f", loss {run.final_loss:.2f}" if run.final_loss is not None else ", no loss logged"
+    return f"{run.name} — {steps}{loss} ({run.status}{', pinned' if pinned else ''})"
+
+
+def adapter_choices(settings: Settings) -> list[tuple[str, str]]:
+    """(label, run name) of every run that has an adapter, best default first, after "none"."""
+    pinned = pinned_run(settings)
+    return [("none (base model only)", NO_ADAPTER)] + [(adapter_label(r, r.name == pinned), r.name)
+                                                       for r in ranked_adapter_runs(settings)]
 
 
 def default_adapter_choice(settings: Settings) -> str:
-    """The newest finished run's adapter, so the demo compares something out of the box."""
-    return _newest(adapter_choices(settings))
+    """The pinned run's adapter, else the most trained finished run's, so the demo compares something."""
+    return _best(adapter_choices(settings))
 
 
-def _newest(choices: list[tuple[str, str]]) -> str:
+def _best(choices: list[tuple[str, str]]) -> str:
     return choices[1][1] if len(choices) > 1 else NO_ADAPTER
 
 
-def refreshed_adapter_choices(current: str | None, settings: Settings) -> tuple[list[tuple[str, str]], str | None]:
-    """The current runs' choices, and a new value only when the visitor's choice has gone (run deleted).
+def refreshed_adapter_choices(current: str | None, settings: Settings, picked: bool = True,
+                              ) -> tuple[list[tuple[str, str]], str | None]:
+    """The current runs' choices, and a new value only when the shown one should change (None: keep it).
 
-    A refresh fires on tab select; returning the visitor's old value would undo a pick they made while
-    the refresh was in flight, so an unchanged choice comes back as None (= keep what is selected).
+    A visitor's own pick stays while its run exists: a refresh fires on tab select, and returning the old
+    value would undo a pick made while the refresh was in flight. A value the visitor never picked is the
+    page's build-time default, stale once runs finish or a run is pinned, so it follows the best default.
     """
     choices = adapter_choices(settings)
-    if current in [value for _, value in choices]:
+    if picked and current in [value for _, value in choices]:
         return choices, None
-    return choices, _newest(choices)
+    best = _best(choices)
+    return choices, (None if best == current else best)
 
 
 def find_run(choice: str | None, settings: Settings):
@@ -123,31 +173,6 @@ def pane_messages(history: Sequence[Any], user: str | None = None, answer: str |
     if answer is not None:
         messages.append({"role": "assistant", "content": answer})
     return messages
-
-
-def start_comparison(session: Any, columns: Sequence[Column], histories: Sequence[Sequence[dict]], message: str,
-                     gen: GenSettings, *, system_prompt: str | None, settings: Settings,
-                     stop_event: threading.Event | None = None) -> SideBySideStream:
-    """One batched stream over all panes, each pane continuing its own conversation.
-
-    `stream_side_by_side` takes one conversation for all columns; after the first turn the panes'
-    histories differ, so each column's prompt is prepared on its own (same checks, truncation and
-    retrieval) and the prepared prompts are run together in one batch.
-    """
-    if not isinstance(message, str) or not message.strip():
-        raise ConfigError("The prompt is empty: type a request (or pick a preset) before sending.")
-    user = {"role": "user", "content": message}
-    conversations = [list(h) + [user] for h in histories]
-    kwargs = dict(system_prompt=system_prompt, settings=settings, stop_event=stop_event)
-    if all(c == conversations[0] for c in conversations):
-        return stream_side_by_side(session, columns, conversations[0], gen, **kwargs)
-    parts = [stream_side_by_side(session, [column], conversation, gen, **kwargs)
-             for column, conversation in zip(columns, conversations)]
-    notes: list[str] = []
-    for part in parts:
-        notes.extend(n for n in part.notes if n not in notes)
-    return SideBySideStream(session, columns, [p.prompts[0] for p in parts], [p.texts[0] for p in parts],
-                            gen.validated(settings), parts[0].seed, parts[0].stop_event, "batched", notes)
 
 
 def stats_line(stream: SideBySideStream) -> str:
@@ -384,26 +409,41 @@ class TrainingPages:
 
 
 def training_pages(run: Any) -> TrainingPages:
-    """Re-derive a run's train/eval page split from its config.json (the split is a stable hash)."""
+    """The train/eval page split of a run (a RunInfo; None: no adapter picked)."""
     if run is None:
         return TrainingPages(note="No adapter picked: every page is new to the base model alike.")
+    return trained_and_held_out_pages(run.run_dir)
+
+
+def trained_and_held_out_pages(run_dir: str | Path) -> TrainingPages:
+    """Re-derive which docs pages a run trained on and which it held out, from its config.json.
+
+    Training splits its dataset with `split_by_page(rows, eval_fraction)`, a stable hash of each page's
+    path, after the same subcategory filter: the same call on the same dataset gives the same split, so
+    no list of pages needs to be stored with the run. A note says why when the split cannot be known.
+    """
+    run_dir = Path(run_dir)
+    name = run_dir.name
     try:
-        config = json.loads((Path(run.run_dir) / "config.json").read_text(encoding="utf-8"))
+        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
         if not isinstance(config, dict) or not all(isinstance(config.get(k) or "", str)
                                                    for k in ("dataset", "subcategory")):
             raise ValueError("not a config object")
     except (OSError, ValueError, RecursionError):
-        return TrainingPages(note=f"Run '{run.name}' has no readable config.json: its training pages are unknown.")
+        return TrainingPages(note=f"Run '{name}' has no readable config.json: its training pages are unknown.")
     from iacdemo.training.data import load_rows, split_by_page
 
-    if not str(config.get("dataset") or "").strip():
-        return TrainingPages(note=f"Run '{run.name}' records no dataset: its training pages are unknown.")
+    if not isinstance(config, dict) or not str(config.get("dataset") or "").strip():
+        return TrainingPages(note=f"Run '{name}' records no dataset: its training pages are unknown.")
     try:
         rows, _ = load_rows(config.get("dataset", ""), config.get("subcategory", "") or "")
+        fraction = float(config.get("eval_fraction", 0) or 0)
     except DataError as exc:
-        return TrainingPages(note=f"The dataset of run '{run.name}' cannot be read ({exc}); its training pages "
+        return TrainingPages(note=f"The dataset of run '{name}' cannot be read ({exc}); its training pages "
                                   "are unknown.")
-    train_rows, eval_rows = split_by_page(rows, float(config.get("eval_fraction", 0) or 0))
+    except (TypeError, ValueError):
+        return TrainingPages(note=f"Run '{name}' has an unreadable eval_fraction: its training pages are unknown.")
+    train_rows, eval_rows = split_by_page(rows, fraction)
     return TrainingPages(trained=frozenset(r["path"] for r in train_rows),
                          held_out=frozenset(r["path"] for r in eval_rows),
                          subcategories=frozenset(r.get("subcategory") or "" for r in rows) - {""})
@@ -435,46 +475,121 @@ def page_choices(pages: dict[str, CorpusPage], split: TrainingPages) -> list[tup
     return [(f"{short_path(p)} — {labels[rank(p)[0]]}", p) for p in sorted(pages, key=rank)]
 
 
+DEMO_PAGE = "website/docs/r/dynamodb_contributor_insights.html.markdown"  # the page the quick demo is about
+MAX_SCORED_PAGES = 4
+
+
+def default_pages(pages: dict[str, CorpusPage], split: TrainingPages) -> list[str]:
+    """A page the run trained on and a page it held out: memorisation next to what generalises.
+
+    Lower perplexity on the trained page only shows the adapter learned that page; the held-out page
+    (same service, never trained on) shows whether it learned the docs' language, or forgot some of it.
+    Without a held-out page the second is a page of the same service outside the training data; with no
+    run (or an unknown split) it is the quick demo's page alone.
+    """
+    def pick(candidates: set[str] | frozenset[str]) -> str | None:
+        present = [p for p in candidates if p in pages]
+        if DEMO_PAGE in present:
+            return DEMO_PAGE
+        # resource pages read most like what the demo asks for; then guides and data sources
+        return min(present, key=lambda p: ("/r/" not in p, p)) if present else None
+
+    if not split.known:
+        return [DEMO_PAGE] if DEMO_PAGE in pages else sorted(pages)[:1]
+    untrained = {p for p, page in pages.items() if p not in split.trained and page.subcategory in split.subcategories}
+    chosen = [pick(split.trained), pick(split.held_out) or pick(untrained) or pick(set(pages) - split.trained)]
+    return [p for p in chosen if p]
+
+
 def default_page(pages: dict[str, CorpusPage], split: TrainingPages) -> str | None:
-    """A held-out page when the run has one, else a page of the same service it never saw, else DynamoDB's."""
-    choices = page_choices(pages, split)
-    preferred = "website/docs/r/dynamodb_contributor_insights.html.markdown"
-    if split.known:
-        return choices[0][1] if choices[0][1] in split.held_out else next(
-            (p for _, p in choices if p not in split.trained), choices[0][1])
-    return preferred if preferred in pages else (choices[0][1] if choices else None)
+    """The first of `default_pages`: a trained page when the split is known."""
+    return next(iter(default_pages(pages, split)), None)
+
+
+def picked_pages(value: Any) -> list[str]:
+    """The page picker's value as a list (a multiselect sends a list; one page may come as a string)."""
+    if value is None:
+        return []
+    values = [value] if isinstance(value, str) else list(value)
+    return list(dict.fromkeys(str(v).strip() for v in values if str(v).strip()))
+
+
+def resolve_page(path: str, pages: dict[str, CorpusPage]) -> str:
+    """A picked page's full path (a short path like r/dynamodb_table is accepted too)."""
+    path = (path or "").strip()
+    if path in pages:
+        return path
+    short = {short_path(p): p for p in pages}
+    if path in short:
+        return short[path]
+    raise DataError(f"No page '{path}' in the corpus (try e.g. r/dynamodb_table).")
 
 
 def page_text(path: str | None, pages: dict[str, CorpusPage]) -> str:
-    path = (path or "").strip()
-    if not path:
+    if not (path or "").strip():
         raise ConfigError("Pick a documentation page to score.")
-    if path not in pages:
-        short = {short_path(p): p for p in pages}
-        if path in short:
-            return pages[short[path]].text
-        raise DataError(f"No page '{path}' in the corpus (try e.g. r/dynamodb_table).")
-    return pages[path].text
+    return pages[resolve_page(path, pages)].text
 
 
-def perplexity_html(scores: dict[str, float], labels: dict[str, str], page: str, split: TrainingPages,
-                    tokens: int) -> str:
-    """A small table of perplexity per model, with the change relative to the base model."""
-    base = scores.get("base")
+@dataclass(frozen=True)
+class PageScores:
+    """Perplexity of one page under each model ("base" and adapter names), over its first `tokens` tokens."""
+
+    path: str
+    scores: dict[str, float]
+    tokens: int
+
+
+def score_pages(session: Any, paths: Sequence[str], pages: dict[str, CorpusPage], adapter: str | None, *,
+                max_tokens: int, window: int, progress: Any = None) -> list[PageScores]:
+    """Each page's perplexity under the base model and (if given) the adapter, in the order picked."""
+    from iacdemo.generation.perplexity import perplexity_compare
+
+    if not paths:
+        raise ConfigError("Pick a documentation page to score.")
+    results = []
+    for i, path in enumerate(paths):
+        if progress is not None:
+            progress(i / len(paths), f"Scoring {short_path(path)} ({i + 1}/{len(paths)})")
+        text = pages[resolve_page(path, pages)].text
+        scores = perplexity_compare(session, text, [None] + ([adapter] if adapter else []), max_tokens=max_tokens,
+                                    window=window)
+        tokens = min(len(session.tokenizer(text)["input_ids"]), max_tokens)
+        results.append(PageScores(resolve_page(path, pages), scores, tokens))
+    return results
+
+
+def page_role(path: str, split: TrainingPages) -> str:
+    if not split.known:
+        return ""
+    return ("held out of training" if path in split.held_out else "trained on" if path in split.trained
+            else "not in the training data")
+
+
+def perplexity_html(results: Sequence[PageScores], labels: dict[str, str], split: TrainingPages) -> str:
+    """One row per page: its role in training, each model's perplexity, and the change against base."""
+    keys = list(dict.fromkeys(k for r in results for k in r.scores))
+    head = "".join(f"<th>{html.escape(labels.get(k, k))}</th>" for k in keys)
+    change_head = "<th>vs base</th>" if len(keys) > 1 else ""
     rows = []
-    for key, value in scores.items():
-        change = ""
-        if base and key != "base":
-            pct = 100 * (value - base) / base
-            change = f'<span class="iac-ppl-{"better" if pct < 0 else "worse"}">{pct:+.1f}%</span>'
-        rows.append(f"<tr><td>{html.escape(labels.get(key, key))}</td><td>{value:.2f}</td><td>{change}</td></tr>")
-    where = ("" if not split.known else " (held out of training)" if page in split.held_out
-             else " (trained on)" if page in split.trained else " (not in the training data)")
+    for result in results:
+        base = result.scores.get("base")
+        cells = "".join(f"<td>{result.scores[k]:.2f}</td>" if k in result.scores else "<td></td>" for k in keys)
+        changes = []
+        for key in keys[1:]:
+            value = result.scores.get(key)
+            if base and value is not None:
+                pct = 100 * (value - base) / base
+                changes.append(f'<span class="iac-ppl-{"better" if pct < 0 else "worse"}">{pct:+.1f}%</span>')
+        role = page_role(result.path, split)
+        rows.append(f'<tr data-role="{html.escape(role)}"><td><code>{html.escape(short_path(result.path))}</code></td>'
+                    f"<td>{html.escape(role)}</td><td>{result.tokens:,}</td>{cells}"
+                    + (f"<td>{' '.join(changes)}</td>" if change_head else "") + "</tr>")
     return ('<div class="iac-ppl" data-testid="perplexity">'
-            f"<p><code>{html.escape(short_path(page))}</code>{where}, first {tokens:,} tokens. "
-            "Lower is better: the model finds the page less surprising.</p>"
-            "<table><thead><tr><th>model</th><th>perplexity</th><th>vs base</th></tr></thead><tbody>"
-            + "".join(rows) + "</tbody></table></div>")
+            "<p>Perplexity: how surprised each model is by the page (lower is better). A trained page shows "
+            "what the run memorised; a held-out page shows whether it learned the docs' language.</p>"
+            f"<table><thead><tr><th>page</th><th>in training</th><th>tokens</th>{head}{change_head}</tr></thead>"
+            "<tbody>" + "".join(rows) + "</tbody></table></div>")
 
 
 # ---- stop buttons -------------------------------------------------------------------------------------------

@@ -43,12 +43,26 @@ def _train_tiny_adapter(out_dir) -> None:
     model.save_pretrained(str(out_dir))
 
 
-def _write_run(run_dir, created: float) -> None:
+def _write_run(run_dir, created: float, dataset: str = "", step: int = 2) -> None:
     """The files `list_runs` reads: a finished run's status.json and config.json."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "status.json").write_text(json.dumps({"status": "finished", "step": 2, "total_steps": 2,
+    (run_dir / "status.json").write_text(json.dumps({"status": "finished", "step": step, "total_steps": step,
                                                      "created": created, "model": "smollm2-135m-instruct"}))
-    (run_dir / "config.json").write_text(json.dumps({"model": "smollm2-135m-instruct", "max_steps": 2}))
+    (run_dir / "config.json").write_text(json.dumps({"model": "smollm2-135m-instruct", "max_steps": step,
+                                                     "dataset": dataset, "eval_fraction": 0.2}))
+
+
+def _dynamodb_dataset(out_dir) -> str:
+    """A real DynamoDB slice of the corpus saved as a dataset (what a run's config.json points at)."""
+    import datasets
+
+    from iacdemo.settings import get_settings
+    from iacdemo.ui.compare_views import corpus_pages
+
+    rows = [{"text": p.text[:2000], "source": p.source, "path": p.path, "subcategory": p.subcategory,
+             "n_tokens": 100} for p in corpus_pages(get_settings().corpus_dir).values() if p.subcategory == "DynamoDB"]
+    datasets.Dataset.from_list(rows).save_to_disk(str(out_dir))
+    return str(out_dir)
 
 
 @pytest.fixture(scope="session")
@@ -58,12 +72,14 @@ def tuned_run(app_server):
     if (tuned / "adapter" / "adapter_config.json").exists():  # made already (the fixture is shared by modules)
         return tuned
     broken = app_server.runs_dir / BROKEN_RUN
-    _write_run(broken, created=time.time() - 60)
+    _write_run(broken, created=time.time() - 60, step=1)
     (broken / "adapter").mkdir(exist_ok=True)
     (broken / "adapter" / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8}))
     (broken / "adapter" / "adapter_model.safetensors").write_bytes(b"not really safetensors")
     _train_tiny_adapter(tuned / "adapter")
-    _write_run(tuned, created=time.time())
+    # older than the broken run but trained longer: the picker must preselect it (not the newest run)
+    _write_run(tuned, created=time.time() - 120, step=2,
+               dataset=_dynamodb_dataset(app_server.runs_dir.parent / "dynamodb-dataset"))
     return tuned
 
 
@@ -102,7 +118,7 @@ def choose_tuned_adapter(page) -> None:
 
 def set_short_answers(page) -> None:
     open_settings(page, "System prompt and generation settings")
-    fill(page, "compare-max-tokens", MAX_NEW_TOKENS)
+    fill(page, "compare-max-new-tokens", MAX_NEW_TOKENS)
 
 
 # ---- tests ----------------------------------------------------------------------------------------------------
@@ -166,6 +182,22 @@ def test_replay_of_the_demo_recording_fills_the_panes(app_server, page):
     expect(page.locator("#compare-chat-1")).to_contain_text("Fine-tuned")
     expect(page.locator("#compare-check-1 .iac-hl").first).to_be_visible()  # the tuned answer has HCL
     print(f"\nreplay at 4x took {took:.1f} s")
+    # a pane's label must not cover its text: scroll the messages and check the label sits above them
+    for pane in (0, 1):
+        geometry = page.locator(f"#compare-chat-{pane}").evaluate("""chat => {
+            const log = chat.querySelector('[role=log]');
+            log.scrollTop = 120;
+            const box = r => ({top: r.top, bottom: r.bottom});
+            return {label: box(chat.querySelector('[data-testid=block-label]').getBoundingClientRect()),
+                    log: box(log.getBoundingClientRect()), chat: box(chat.getBoundingClientRect()),
+                    scrolled: log.scrollTop};
+        }""")
+        assert geometry["label"]["bottom"] <= geometry["log"]["top"] + 0.5, geometry
+        assert geometry["log"]["bottom"] <= geometry["chat"]["bottom"] + 0.5, geometry
+    assert geometry["scrolled"] > 0, geometry  # the tuned pane's answer is long enough to scroll
+    page.locator("#compare-status").evaluate("e => e.scrollIntoView({block: 'start'})")
+    save(page, "compare-scrolled-panes")
+    page.evaluate("""() => document.querySelectorAll('#compare-panes [role=log]').forEach(l => l.scrollTop = 0)""")
     # the README's hero image: the request, both answers and their badges in one view
     page.locator("#compare-status").evaluate("e => e.scrollIntoView({block: 'start'})")
     page.evaluate("window.scrollBy(0, -12)")
@@ -184,11 +216,11 @@ def test_bad_inputs_show_clear_errors(app_server, tuned_run, page):
     page.locator("#compare-send").click()
     expect(error).to_contain_text("Seed must be a number", timeout=30_000)
     fill(page, "compare-seed", "42")
-    fill(page, "compare-max-tokens", "5000")
+    fill(page, "compare-max-new-tokens", "5000")
     page.locator("#compare-send").click()
-    expect(error).to_contain_text("Max new tokens must be between 1 and", timeout=30_000)
+    expect(error).to_contain_text("Max new tokens must be a whole number between 1 and", timeout=30_000)
 
-    fill(page, "compare-max-tokens", MAX_NEW_TOKENS)
+    fill(page, "compare-max-new-tokens", MAX_NEW_TOKENS)
     pick(page, "compare-adapter", BROKEN_RUN)
     page.locator("#compare-send").click()
     expect(error).to_contain_text(re.compile("corrupt|Cannot read adapter weights"), timeout=GENERATION_TIMEOUT_MS)

@@ -17,14 +17,20 @@ def open_doc_tab(page, app_server) -> None:
     expect(page.locator("#doc-adapter")).to_be_visible()
 
 
+def page_chips(page) -> list[str]:
+    """The labels of the pages picked in the perplexity picker (a multiselect shows one chip each)."""
+    return [t.strip() for t in page.locator("#doc-page .token").all_inner_texts()]
+
+
 def test_doc_completion_shows_highlighted_callouts_and_perplexity(app_server, tuned_run, page):
     page.set_viewport_size({"width": 1440, "height": 1000})
     open_doc_tab(page, app_server)
-    pick(page, "doc-adapter", TUNED_RUN)
+    # the most trained finished run is preselected (not the newer, shorter one), with its steps in the label
+    expect(page.locator("#doc-adapter input")).to_have_value(re.compile(rf"{TUNED_RUN} — 2 steps"))
     pick(page, "doc-preset", "Callout opener: ~>")
     expect(page.locator("#doc-prompt textarea")).to_have_value(re.compile(r"^~> \*\*Note:\*\*"))
     page.get_by_text("Generation settings").first.click()
-    fill(page, "doc-max-tokens", MAX_NEW_TOKENS)
+    fill(page, "doc-max-new-tokens", MAX_NEW_TOKENS)
     page.get_by_text("Generation settings").first.click()  # closed again: the screenshot shows the panes
     page.locator("#doc-generate").click()
 
@@ -38,13 +44,18 @@ def test_doc_completion_shows_highlighted_callouts_and_perplexity(app_server, tu
         expect(page.locator(f"#doc-out-{pane} .iac-callout").first).to_be_visible()  # the completed Note line
     expect(page.locator("#doc-error")).to_be_hidden()
 
-    # perplexity of a docs page under base vs tuned
-    expect(page.locator("#doc-page input")).to_have_value(re.compile(r"dynamodb_contributor_insights|\w"))
+    # perplexity by default: a page the run trained on next to a page it held out
+    expect(page.locator("#doc-page .token")).to_have_count(2, timeout=30_000)
+    chips = page_chips(page)
+    assert "trained on" in chips[0] and "held out of training" in chips[1], chips
+    expect(page.locator("#doc-split")).to_contain_text("held")
     page.locator("#doc-score").click()
     table = page.locator("#doc-ppl table")
     expect(table).to_contain_text("Base model", timeout=GENERATION_TIMEOUT_MS)
     expect(table).to_contain_text(f"Fine-tuned ({TUNED_RUN})")
     expect(table).to_contain_text("%")
+    roles = page.locator("#doc-ppl tbody tr").evaluate_all("rows => rows.map(r => r.dataset.role)")
+    assert roles == ["trained on", "held out of training"], roles
     page.locator("#doc-prompt").evaluate("e => e.scrollIntoView({block: 'start'})")
     save(page, "doc_completion", publish=True)
 
@@ -56,9 +67,24 @@ def test_empty_prompt_and_unknown_page_show_errors(app_server, page):
     error = page.locator("#doc-error")
     expect(error).to_contain_text("prompt is empty", timeout=30_000)
 
+    # the page picker is a choice, not a text box: typing filters, and what is picked is a real page
+    expect(page.locator("#doc-page .token").first).to_be_visible(timeout=30_000)  # the default pages
+    before = page_chips(page)
     box = page.locator("#doc-page input")
-    box.fill("r/no_such_resource")
+    box.click()
+    box.press_sequentially("s3_bucket_versioning")
+    option = page.get_by_role("option", name=re.compile(r"^r\/s3_bucket_versioning\b"))
+    expect(option).to_be_visible()
+    option.click()
+    page.keyboard.press("Escape")
+    chips = page_chips(page)
+    assert chips[:-1] == before and chips[-1].startswith("r/s3_bucket_versioning"), chips
+    box.click()
+    box.press_sequentially("r/no_such_resource")
     box.press("Enter")
-    page.locator("#doc-score").click()
-    expect(error).to_contain_text("No page 'r/no_such_resource'", timeout=60_000)
+    page.keyboard.press("Escape")
+    page.locator("#doc-score").click()  # nothing typed became a value: only the two real pages are scored
+    expect(page.locator("#doc-ppl tbody tr")).to_have_count(len(chips), timeout=GENERATION_TIMEOUT_MS)
+    assert page_chips(page) == chips
+    expect(error).to_be_hidden()
     assert app_server.alive()

@@ -13,18 +13,21 @@ from typing import Any
 import gradio as gr
 
 from iacdemo.errors import ConfigError, DataError
+from iacdemo.generation.gen_settings import COMPARE as PRESET
+from iacdemo.generation.gen_settings import GenSettings
 from iacdemo.generation.presets import Presets, load_presets
 from iacdemo.generation.recording import Recorder, replay
-from iacdemo.generation.side_by_side import GenSettings, default_columns
+from iacdemo.generation.side_by_side import default_columns, stream_side_by_side
 from iacdemo.hcl.highlight import highlight_css
 from iacdemo.settings import SYSTEM_PROMPT
 from iacdemo.ui.compare_views import (MAX_PANES, NO_ADAPTER, PENDING_CHECK_HTML, Conversation, StopSwitches,
                                       adapter_choices, attach_run_adapter, button_label, check_answers,
                                       check_html, column_notes, default_adapter_choice, describe_recording,
-                                      general_notes, load_recording, pane_messages, recording_choices,
+                                      general_notes, load_recording, pane_messages, pin_run, recording_choices,
                                       recording_settings, refreshed_adapter_choices, save_recording,
-                                      start_comparison, stats_line)
+                                      stats_line)
 from iacdemo.ui.feedback import error_box, hide_error, show_error
+from iacdemo.ui.gen_controls import gen_controls
 from iacdemo.ui.presentation import HIDE_IN_PRESENT, PRESENT_ONLY
 from iacdemo.ui.state import AppContext
 
@@ -32,6 +35,8 @@ TAB_ID = "compare"
 TITLE = "Compare"
 PANE_HEIGHT = 380
 REPLAY_SPEEDS = [("1x (as recorded)", 1.0), ("2x", 2.0), ("4x", 4.0)]
+PIN_INFO = "Steps and final loss of each run; Pin makes the picked run everyone's default"
+FORM_ORDER = ("temperature", "top_p", "repetition_penalty", "max_new_tokens", "seed")  # on_send's order
 INITIAL_LABELS = ["Base model", "Fine-tuned (pick an adapter)", "Base + retrieved docs"]
 
 
@@ -100,25 +105,19 @@ def build(ctx: AppContext) -> None:
                                  elem_id="compare-preset")
             with gr.Row(equal_height=True):
                 adapter = gr.Dropdown(choices=adapter_choices(settings), value=default_adapter_choice(settings),
-                                      label="Fine-tuned adapter (a training run)", scale=5,
+                                      label="Fine-tuned adapter (a training run)", scale=5, info=PIN_INFO,
                                       elem_id="compare-adapter")
                 refresh_btn = gr.Button("↻", scale=0, min_width=50, elem_id="compare-refresh")
+                pin_btn = gr.Button("Pin", scale=0, min_width=60, elem_id="compare-pin")
             rag = gr.Checkbox(label="+ retrieved docs (RAG)", value=False, elem_id="compare-rag",
                               info="A third pane: the base model with BM25-retrieved docs in its prompt")
     with gr.Accordion("System prompt and generation settings", open=False, elem_classes=HIDE_IN_PRESENT):
         system = gr.Textbox(label="System prompt", value=SYSTEM_PROMPT, lines=2, elem_id="compare-system")
-        defaults = GenSettings()
         with gr.Row():
-            temperature = gr.Slider(0, 2, value=defaults.temperature, step=0.05, label="Temperature",
-                                    info="0 = greedy", elem_id="compare-temperature")
-            top_p = gr.Slider(0.05, 1, value=defaults.top_p, step=0.05, label="Top-p", elem_id="compare-top-p")
-            repetition = gr.Slider(1, 2, value=defaults.repetition_penalty, step=0.05,
-                                   label="Repetition penalty", elem_id="compare-repetition")
+            controls = gen_controls(PRESET, settings, "compare",
+                                    ["temperature", "top_p", "repetition_penalty"])
         with gr.Row():
-            max_tokens = gr.Number(value=defaults.max_new_tokens, label="Max new tokens", precision=0,
-                                   info=f"1 to {settings.max_new_tokens_cap}", elem_id="compare-max-tokens")
-            seed = gr.Textbox(value=str(defaults.seed), label="Seed", info="Same seed, same answer; blank = random",
-                              elem_id="compare-seed")
+            controls.update(gen_controls(PRESET, settings, "compare", ["max_new_tokens", "seed"]))
     errors = error_box("compare-error")
     status = gr.Markdown("", elem_id="compare-status")
     columns, chats, checks = [], [], []
@@ -140,6 +139,7 @@ def build(ctx: AppContext) -> None:
             replay_btn = gr.Button("Replay a recording", variant="primary", scale=1, elem_id="compare-replay")
         record_info = gr.Markdown("", elem_id="compare-record-info")
     conversation = gr.State(Conversation())
+    adapter_picked = gr.State(False)  # has this visitor picked an adapter? (else it follows the best run)
 
     pane_outputs = [*columns, *chats, *checks]
     outputs = [errors, status, message, conversation, *pane_outputs]
@@ -164,10 +164,11 @@ def build(ctx: AppContext) -> None:
         return [gr.update(label=labels[i], value=values[i]) if i < len(labels) else gr.update(value=[])
                 for i in range(MAX_PANES)]
 
-    def on_send(text, system_prompt, adapter_choice, with_rag, temp, top, max_new, penalty, seed_value, conv,
+    def on_send(text, system_prompt, adapter_choice, with_rag, temp, top, penalty, max_new, seed_value, conv,
                 request: gr.Request, progress=gr.Progress()):
         try:
-            gen = GenSettings.from_form(temp, top, max_new, penalty, seed_value, settings=settings)
+            gen = GenSettings.from_values(dict(zip(FORM_ORDER, (temp, top, penalty, max_new, seed_value))), PRESET,
+                                          settings)
             if not isinstance(text, str) or not text.strip():
                 raise ConfigError("The prompt is empty: type a request (or pick a preset) before sending.")
         except Exception as exc:  # noqa: BLE001 - shown to the user
@@ -185,8 +186,8 @@ def build(ctx: AppContext) -> None:
             cols = default_columns(adapter_name, bool(with_rag))
             labels = [c.label for c in cols]
             conv = (conv or Conversation()).for_columns(labels)
-            stream = start_comparison(session, cols, conv.histories, text, gen, system_prompt=system_prompt,
-                                      settings=settings, stop_event=stop_event)
+            stream = stream_side_by_side(session, cols, text, gen, histories=conv.histories,
+                                         system_prompt=system_prompt, settings=settings, stop_event=stop_event)
         except Exception as exc:  # noqa: BLE001
             stops.release(key, stop_event)
             yield failed(exc)
@@ -273,12 +274,12 @@ def build(ctx: AppContext) -> None:
         return (hide_error(), f"Saved `{path}`. Pick it under **Recording** to replay it.",
                 gr.update(choices=recording_choices(settings), value=str(path)))
 
-    def refresh_adapters(current):
-        choices, value = refreshed_adapter_choices(current, settings)
+    def refresh_adapters(current, was_picked):
+        choices, value = refreshed_adapter_choices(current, settings, picked=bool(was_picked))
         adapter_update = gr.update(choices=choices) if value is None else gr.update(choices=choices, value=value)
         return adapter_update, gr.update(choices=recording_choices(settings))
 
-    send_inputs = [message, system, adapter, rag, temperature, top_p, max_tokens, repetition, seed, conversation]
+    send_inputs = [message, system, adapter, rag, *(controls[name] for name in FORM_ORDER), conversation]
     send_args = dict(fn=on_send, inputs=send_inputs, outputs=outputs, concurrency_limit=4,
                      concurrency_id="model-generation", api_visibility="private", show_progress="minimal")
     send_btn.click(**send_args)
@@ -295,9 +296,23 @@ def build(ctx: AppContext) -> None:
                      concurrency_id="replay", api_visibility="private", show_progress="minimal")
     record_btn.click(on_record, inputs=conversation, outputs=[errors, record_info, recordings],
                      api_visibility="private")
-    refresh_btn.click(refresh_adapters, inputs=adapter, outputs=[adapter, recordings], queue=False,
+    refresh_btn.click(refresh_adapters, inputs=[adapter, adapter_picked], outputs=[adapter, recordings], queue=False,
                       api_visibility="private", show_progress="hidden")
-    _on_tab_select(refresh_adapters, inputs=adapter, outputs=[adapter, recordings])
+    adapter.input(lambda: True, outputs=adapter_picked, queue=False, api_visibility="private", show_progress="hidden")
+    pin_btn.click(lambda choice: pin_message(choice, settings), inputs=adapter, outputs=[errors, status, adapter],
+                  queue=False, api_visibility="private", show_progress="hidden")
+    _on_tab_select(refresh_adapters, inputs=[adapter, adapter_picked], outputs=[adapter, recordings])
+
+
+def pin_message(choice: str | None, settings) -> tuple:
+    """(error box, status, adapter list) after pinning the picked run as the default adapter."""
+    try:
+        name = pin_run(choice, settings)
+    except Exception as exc:  # noqa: BLE001 - shown to the user
+        return show_error(exc), gr.update(), gr.update()
+    text = (f"Pinned: `{name}` is now the default adapter, for every visitor and after a restart." if name
+            else "No run is pinned: the most trained finished run is the default adapter.")
+    return hide_error(), text, gr.update(choices=adapter_choices(settings))
 
 
 def _on_tab_select(fn: Any, inputs: Any, outputs: Any) -> None:

@@ -12,21 +12,25 @@ import gradio as gr
 
 from iacdemo.errors import ConfigError, DataError
 from iacdemo.generation.callouts import CALLOUT_CSS
-from iacdemo.generation.perplexity import perplexity_compare
+from iacdemo.generation.gen_settings import DOC_COMPLETION as PRESET
+from iacdemo.generation.gen_settings import GenSettings
 from iacdemo.generation.presets import load_presets
-from iacdemo.generation.side_by_side import GenSettings, default_columns, stream_side_by_side
-from iacdemo.ui.compare_views import (StopSwitches, TrainingPages, adapter_choices, attach_run_adapter,
-                                      corpus_pages, default_adapter_choice, default_page, doc_output_html,
-                                      find_run, page_choices, page_text, perplexity_html,
-                                      refreshed_adapter_choices, stats_line, training_pages)
+from iacdemo.generation.side_by_side import default_columns, stream_side_by_side
+from iacdemo.ui.compare_views import (MAX_SCORED_PAGES, StopSwitches, TrainingPages, adapter_choices,
+                                      attach_run_adapter, corpus_pages, default_adapter_choice, default_pages,
+                                      doc_output_html, find_run, page_choices, perplexity_html, picked_pages,
+                                      refreshed_adapter_choices, resolve_page, score_pages, stats_line,
+                                      training_pages)
 from iacdemo.ui.feedback import error_box, hide_error, show_error
+from iacdemo.ui.gen_controls import gen_controls
 from iacdemo.ui.presentation import HIDE_IN_PRESENT
 from iacdemo.ui.state import AppContext
+from iacdemo.ui.tabs.compare_tab import PIN_INFO, pin_message
 
 TAB_ID = "doc-completion"
 TITLE = "Doc completion"
 PANES = 2  # base and fine-tuned
-DEFAULT_MAX_NEW_TOKENS = 96
+FORM_ORDER = ("max_new_tokens", "temperature", "repetition_penalty", "seed")  # on_generate's order (top-p: the preset's)
 PERPLEXITY_MAX_TOKENS = 1024
 PERPLEXITY_WINDOW = 512
 
@@ -48,19 +52,22 @@ def split_for(choice: str | None, ctx: AppContext) -> TrainingPages:
 def split_note(split: TrainingPages) -> str:
     if split.note:
         return split.note
+    if not split.held_out:
+        return f"This run trained on all {len(split.trained)} pages of its dataset: no page was held out."
     return (f"This run trained on {len(split.trained)} pages and held {len(split.held_out)} of its dataset's "
-            "pages out for evaluation; held-out pages are listed first.")
+            "pages out for evaluation; held-out pages are listed first. Scored by default: a trained page and "
+            "a held-out page.")
 
 
-def page_picker_update(choice: str | None, ctx: AppContext, current: str | None = None):
-    """New page choices for the picked run; the page already picked stays picked."""
+def page_picker_update(choice: str | None, ctx: AppContext, current=None):
+    """New page choices for the picked run; pages already picked stay picked, else trained vs held-out."""
     try:
         pages = corpus_pages(ctx.settings.corpus_dir)
     except DataError as exc:
-        return gr.update(choices=[], value=None), str(exc)
+        return gr.update(choices=[], value=[]), str(exc)
     split = split_for(choice, ctx)
-    value = current if current in pages else default_page(pages, split)
-    return gr.update(choices=page_choices(pages, split), value=value), split_note(split)
+    kept = [p for p in picked_pages(current) if p in pages]
+    return gr.update(choices=page_choices(pages, split), value=kept or default_pages(pages, split)), split_note(split)
 
 
 def session_key(request: gr.Request | None) -> str:
@@ -86,17 +93,12 @@ def build(ctx: AppContext) -> None:
             preset = gr.Dropdown(choices=presets, value=None, label="Preset openers", elem_id="doc-preset")
             with gr.Row(equal_height=True):
                 adapter = gr.Dropdown(choices=adapter_choices(settings), value=default_adapter_choice(settings),
-                                      label="Fine-tuned adapter (a training run)", scale=5, elem_id="doc-adapter")
+                                      label="Fine-tuned adapter (a training run)", scale=5, info=PIN_INFO,
+                                      elem_id="doc-adapter")
                 refresh_btn = gr.Button("↻", scale=0, min_width=50, elem_id="doc-refresh")
+                pin_btn = gr.Button("Pin", scale=0, min_width=60, elem_id="doc-pin")
             with gr.Accordion("Generation settings", open=False, elem_classes=HIDE_IN_PRESENT):
-                defaults = GenSettings()
-                max_tokens = gr.Number(value=DEFAULT_MAX_NEW_TOKENS, label="Max new tokens", precision=0,
-                                       elem_id="doc-max-tokens")
-                temperature = gr.Slider(0, 2, value=defaults.temperature, step=0.05, label="Temperature",
-                                        info="0 = greedy", elem_id="doc-temperature")
-                repetition = gr.Slider(1, 2, value=defaults.repetition_penalty, step=0.05,
-                                       label="Repetition penalty", elem_id="doc-repetition")
-                seed = gr.Textbox(value=str(defaults.seed), label="Seed", elem_id="doc-seed")
+                controls = gen_controls(PRESET, settings, "doc", FORM_ORDER)
     errors = error_box("doc-error")
     status = gr.Markdown("", elem_id="doc-status")
     titles, outputs_html, columns = [], [], []
@@ -108,9 +110,13 @@ def build(ctx: AppContext) -> None:
             columns.append(column)
     with gr.Accordion("Perplexity: did it learn the docs?", open=True, elem_id="doc-perplexity"):
         gr.Markdown("How surprised each model is by a documentation page (exp of the mean loss per token). "
-                    "Pick a page held out of training for a fair test.", elem_classes=HIDE_IN_PRESENT)
+                    "A page the run trained on shows memorisation; a page it held out is the fair test.",
+                    elem_classes=HIDE_IN_PRESENT)
         with gr.Row(equal_height=False):
-            page = gr.Dropdown(choices=[], value=None, label="Documentation page", allow_custom_value=True,
+            # choices, never free text: typing filters the pages, and the value is always a list of page paths
+            page = gr.Dropdown(choices=[], value=[], label="Documentation pages", allow_custom_value=False,
+                               multiselect=True, max_choices=MAX_SCORED_PAGES, filterable=True,
+                               info=f"Up to {MAX_SCORED_PAGES}; type part of a page name to filter the list",
                                scale=5, elem_id="doc-page")
             score_btn = gr.Button("Score perplexity", variant="primary", scale=1, elem_id="doc-score")
         split_md = gr.Markdown("", elem_id="doc-split")
@@ -120,7 +126,8 @@ def build(ctx: AppContext) -> None:
                     progress=gr.Progress()):
         blank = [gr.update()] * (3 * PANES)
         try:
-            gen = GenSettings.from_form(temp, None, max_new, penalty, seed_value, settings=settings)
+            gen = GenSettings.from_values(dict(zip(FORM_ORDER, (max_new, temp, penalty, seed_value))), PRESET,
+                                          settings)
             if not isinstance(text, str) or not text.strip():
                 raise ConfigError("The prompt is empty: type the start of a documentation page (or pick a preset).")
         except Exception as exc:  # noqa: BLE001
@@ -160,28 +167,28 @@ def build(ctx: AppContext) -> None:
         summary = stats_line(stream) + "".join(f"\n\n{note}" for note in stream.notes)
         yield [gr.update(), summary, *[gr.update()] * (2 * PANES), *views(texts)]
 
-    def on_score(adapter_choice, page_path, progress=gr.Progress()):
+    def on_score(adapter_choice, picked, progress=gr.Progress()):
         try:
             pages = corpus_pages(settings.corpus_dir)
-            text = page_text(page_path, pages)
+            paths = [resolve_page(p, pages) for p in picked_pages(picked)]
+            if not paths:
+                raise ConfigError("Pick a documentation page to score.")
             session = ctx.model_session(progress=lambda f, m: progress(f, desc=m))
             adapter_name = attach_run_adapter(session, adapter_choice, settings)
-            adapters = [None] + ([adapter_name] if adapter_name else [])
-            scores = perplexity_compare(session, text, adapters, max_tokens=PERPLEXITY_MAX_TOKENS,
-                                        window=PERPLEXITY_WINDOW)
-            tokens = min(len(session.tokenizer(text)["input_ids"]), PERPLEXITY_MAX_TOKENS)
+            results = score_pages(session, paths, pages, adapter_name, max_tokens=PERPLEXITY_MAX_TOKENS,
+                                  window=PERPLEXITY_WINDOW, progress=lambda f, m: progress(f, desc=m))
         except Exception as exc:  # noqa: BLE001
             return show_error(exc), gr.update()
-        path = page_path if page_path in pages else next(
-            (p for p in pages if p.endswith(str(page_path)) or str(page_path) in p), str(page_path))
         labels = {"base": "Base model", **({adapter_name: f"Fine-tuned ({adapter_name})"} if adapter_name else {})}
-        return hide_error(), perplexity_html(scores, labels, path, split_for(adapter_choice, ctx), tokens)
+        return hide_error(), perplexity_html(results, labels, split_for(adapter_choice, ctx))
 
-    def refresh(current):
-        choices, value = refreshed_adapter_choices(current, settings)
+    adapter_picked = gr.State(False)  # has this visitor picked an adapter? (else it follows the best run)
+
+    def refresh(current, was_picked):
+        choices, value = refreshed_adapter_choices(current, settings, picked=bool(was_picked))
         return gr.update(choices=choices) if value is None else gr.update(choices=choices, value=value)
 
-    generate_btn.click(on_generate, inputs=[prompt, adapter, max_tokens, temperature, repetition, seed],
+    generate_btn.click(on_generate, inputs=[prompt, adapter, *(controls[name] for name in FORM_ORDER)],
                        outputs=[errors, status, *columns, *titles, *outputs_html], concurrency_limit=4,
                        concurrency_id="model-generation", api_visibility="private", show_progress="minimal")
     def on_stop(request: gr.Request):
@@ -192,8 +199,11 @@ def build(ctx: AppContext) -> None:
                   api_visibility="private")
     score_btn.click(on_score, inputs=[adapter, page], outputs=[errors, ppl_html], concurrency_id="model-generation",
                     api_visibility="private", show_progress="minimal")
-    refresh_btn.click(refresh, inputs=adapter, outputs=adapter, queue=False, api_visibility="private",
-                      show_progress="hidden")
+    refresh_btn.click(refresh, inputs=[adapter, adapter_picked], outputs=adapter, queue=False,
+                      api_visibility="private", show_progress="hidden")
+    adapter.input(lambda: True, outputs=adapter_picked, queue=False, api_visibility="private", show_progress="hidden")
+    pin_btn.click(lambda choice: pin_message(choice, settings), inputs=adapter, outputs=[errors, status, adapter],
+                  queue=False, api_visibility="private", show_progress="hidden")
     adapter.change(lambda choice: page_picker_update(choice, ctx), inputs=adapter, outputs=[page, split_md],
                    api_visibility="private", show_progress="hidden")
 
@@ -201,9 +211,9 @@ def build(ctx: AppContext) -> None:
 
     tab = Context.block
     if isinstance(tab, gr.Tab):
-        tab.select(refresh, inputs=adapter, outputs=adapter, queue=False, api_visibility="private",
-                   show_progress="hidden")
-        # the page list is built on first visit, not at start-up: reading the corpus takes a moment
-        tab.select(lambda choice, current: page_picker_update(choice, ctx, current), inputs=[adapter, page],
-                   outputs=[page, split_md],
-                   api_visibility="private", show_progress="hidden")
+        # the page list is built on first visit, not at start-up (reading the corpus takes a moment), and
+        # after the adapter list, so the default pages are those of the adapter shown
+        tab.select(refresh, inputs=[adapter, adapter_picked], outputs=adapter, queue=False,
+                   api_visibility="private", show_progress="hidden").then(
+            lambda choice, current: page_picker_update(choice, ctx, current), inputs=[adapter, page],
+            outputs=[page, split_md], api_visibility="private", show_progress="hidden")
