@@ -1,6 +1,8 @@
 """The Evaluate tab's logic without a browser: form validation, runs through the app's shared model, views."""
 from __future__ import annotations
 
+import threading
+
 import gradio as gr
 import pytest
 
@@ -78,6 +80,30 @@ def test_reference_views(reference):
     assert "eval-badge" in detail and "plannable" in detail
     passing = next(t["id"] for t in reference.tasks if t["answers"]["reference"][0]["passed"])
     assert "PASS" in views.task_detail_html(reference, passing)
+
+
+def test_scoring_again_on_another_thread_gives_the_same_results(ctx, reference):
+    """A second "Score reference answers" click lands on another Gradio worker thread (issue 14, bug 1)."""
+    box: dict = {}
+
+    def again():
+        try:
+            box["comparison"] = evaluate_tab.run_reference(ctx, [1, 2, 3, 4, 5, 6], 12)
+        except BaseException as exc:  # noqa: BLE001 - a pyo3 panic is a BaseException
+            box["error"] = exc
+
+    thread = threading.Thread(target=again)
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive() and "error" not in box, box.get("error")
+    second = box["comparison"]
+    assert second.reports["reference"]["pass_at_1"] == reference.reports["reference"]["pass_at_1"]
+
+    def verdicts(comparison):
+        return [(s["passed"], s["cause"], s["failed_rules"], s["error"])
+                for t in comparison.tasks for s in t["answers"]["reference"]]
+
+    assert verdicts(second) == verdicts(reference)
 
 
 def test_generated_run_through_the_shared_model(ctx, generated):

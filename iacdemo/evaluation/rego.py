@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Iterable
 
 import regorus
@@ -41,16 +42,41 @@ def uses_rego_v1(policy: str) -> bool:
     return any("import rego.v1" in line for line in policy.splitlines())
 
 
-@lru_cache(maxsize=512)
+# A regorus Engine is "unsendable": pyo3 panics (PanicException, a BaseException) when one made on one
+# thread is touched from another, and Gradio runs each event on whichever worker thread is free. So
+# compiled engines are cached per thread, never shared.
+ENGINES_PER_THREAD = 256
+_local = threading.local()
+
+# pyo3 panics derive from BaseException; these two are the only ones that must still get through.
+_FATAL = (KeyboardInterrupt, SystemExit)
+
+
+def _thread_engines() -> OrderedDict:
+    engines = getattr(_local, "engines", None)
+    if engines is None:
+        engines = _local.engines = OrderedDict()
+    return engines
+
+
 def _compiled(policy: str) -> tuple[Any, str]:
-    """An engine with the policy loaded; cloned per evaluation so parsing happens once per policy."""
+    """This thread's engine with the policy loaded; cloned per evaluation so parsing happens once per policy."""
+    engines = _thread_engines()
+    if policy in engines:
+        engines.move_to_end(policy)
+        return engines[policy]
     engine = regorus.Engine()
     if not uses_rego_v1(policy):
         engine.set_rego_v0(True)
     try:
         package = engine.add_policy("policy.rego", policy)
-    except Exception as exc:  # regorus raises plain RuntimeError/ValueError with the compiler message
+    except _FATAL:
+        raise
+    except BaseException as exc:  # regorus raises RuntimeError/ValueError with the compiler message
         raise PolicyError(f"Rego policy does not compile: {_first_line(exc)}") from None
+    engines[policy] = (engine, package)
+    while len(engines) > ENGINES_PER_THREAD:
+        engines.popitem(last=False)
     return engine, package
 
 
@@ -68,13 +94,17 @@ def evaluate_policy(policy: str, plan: dict | str) -> PolicyOutcome:
         package, raw = _evaluate(policy, plan_json)
     except PolicyError as exc:
         return PolicyOutcome(passed=False, error=str(exc))
-    except Exception as exc:
+    except _FATAL:
+        raise
+    except BaseException as exc:  # an engine panic too: the sample fails with the reason, the run goes on
         hoisted = hoist_some_declarations(policy) if _DUPLICATE_LOCAL in str(exc) else policy
         if hoisted == policy:
             return PolicyOutcome(passed=False, error=f"Rego evaluation failed: {_first_line(exc)}")
         try:
             package, raw = _evaluate(hoisted, plan_json)
-        except Exception as retry_exc:
+        except _FATAL:
+            raise
+        except BaseException as retry_exc:
             return PolicyOutcome(passed=False, error=f"Rego evaluation failed: {_first_line(retry_exc)}")
     results = raw.get("result") or []
     value = results[0]["expressions"][0]["value"] if results else {}
@@ -142,6 +172,6 @@ def iter_leaves(value: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
         yield prefix, value
 
 
-def _first_line(exc: Exception) -> str:
+def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:300] if len(text.splitlines()) <= 1 else " ".join(text.split())[:300]

@@ -30,6 +30,9 @@ BASE, BASE_RAG, TUNED, TUNED_RAG = "base", "base + RAG", "tuned", "tuned + RAG"
 SYSTEM_CHOICES = (BASE, TUNED, BASE_RAG, TUNED_RAG)
 DEFAULT_COUNT = 10
 MAX_SAMPLES = 10
+# A handler that lets any other exception escape never answers: a pyo3 panic is a BaseException, and
+# Gradio then leaves the spinner running forever. Only these two may pass.
+LET_THROUGH = (KeyboardInterrupt, SystemExit)
 
 
 # ---- form -> evaluation ------------------------------------------------------------------------------------
@@ -192,14 +195,18 @@ def build(ctx: AppContext) -> None:
         try:
             comparison = run_generation(ctx, picked, adapter_dir, levels, n, n_samples, max_tokens,
                                         progress=report_to(progress), stop_event=stop_event)
-        except Exception as exc:  # noqa: BLE001 - shown to the user, the app keeps serving
+        except LET_THROUGH:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - shown to the user, the app keeps serving
             return [show_error(exc), *unchanged(), gr.update(), gr.update()]
         return [hide_error(), *comparison_views(comparison), comparison, history_update(settings, comparison.id)]
 
     def on_reference(levels, n, progress=gr.Progress()):
         try:
             comparison = run_reference(ctx, levels, n, progress=report_to(progress))
-        except Exception as exc:  # noqa: BLE001
+        except LET_THROUGH:
+            raise
+        except BaseException as exc:  # noqa: BLE001
             return [show_error(exc), *unchanged(), gr.update(), gr.update()]
         return [hide_error(), *comparison_views(comparison), comparison, history_update(settings, comparison.id)]
 
