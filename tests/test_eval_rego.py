@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import threading
+import time
 
+import pytest
+
+from iacdemo.evaluation import rego
 from iacdemo.evaluation.plan import plan_for_code
-from iacdemo.evaluation.rego import compile_policy, evaluate_policy, hoist_some_declarations, iter_leaves, uses_rego_v1
+from iacdemo.evaluation.rego import PolicyError, compile_policy, evaluate_policy, hoist_some_declarations, iter_leaves, uses_rego_v1
 
 
 def test_v0_policy_passes_its_reference_and_names_the_rules_a_wrong_plan_breaks(tasks, schema):
@@ -89,3 +93,24 @@ def test_a_policy_compiled_on_one_thread_evaluates_on_another(tasks, schema):
     assert here.passed and there.passed and there.error is None
     assert _on_another_thread(compile_policy, task.policy) == here.package
     assert evaluate_policy(task.policy, plan).passed  # and back on the first thread
+
+
+def _nested_array_policy(depth: int) -> str:
+    return "package deep\nimport rego.v1\nx := " + "[" * depth + "1" + "]" * depth + "\n"
+
+
+def test_a_policy_that_compiles_too_slowly_is_stopped_with_a_reason(monkeypatch):
+    """Issue 12, item 8: parse time doubles per nesting level; a 24-deep array would take minutes."""
+    monkeypatch.setattr(rego, "COMPILE_TIMEOUT_S", 1.0)
+    started = time.perf_counter()
+    outcome = evaluate_policy(_nested_array_policy(24), {})
+    assert time.perf_counter() - started < 15
+    assert not outcome.passed and "took longer than 1 s to compile" in outcome.error
+    with pytest.raises(PolicyError, match="nesting is too deep"):
+        compile_policy(_nested_array_policy(24))
+    started = time.perf_counter()
+    assert not evaluate_policy(_nested_array_policy(24), {}).passed  # the verdict is kept: no second wait
+    assert time.perf_counter() - started < 0.5
+    # the stopped compiler is replaced: ordinary and shallow-nested policies still compile
+    assert evaluate_policy(_nested_array_policy(3), {}).passed
+    assert evaluate_policy("package fine\nimport rego.v1\nok := true\n", {}).passed

@@ -8,16 +8,24 @@ policy's own package, which is all of `data` when a single policy is loaded.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import queue
 import re
+import subprocess
+import sys
 import threading
 from collections import OrderedDict
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import regorus
 
 from iacdemo.errors import IacdemoError
+
+log = logging.getLogger(__name__)
 
 
 class PolicyError(IacdemoError):
@@ -52,6 +60,85 @@ _local = threading.local()
 _FATAL = (KeyboardInterrupt, SystemExit)
 
 
+# Parse time doubles per nesting level in some constructs (20 levels > 30 s): every new policy is
+# compiled first in a child process that is killed after this long. Real policies take milliseconds.
+COMPILE_TIMEOUT_S = 10.0
+_WORKER = Path(__file__).with_name("rego_compile_worker.py")
+
+
+class _CompileGuard:
+    """One long-lived child that compiles each new policy once, under a time limit; verdicts are kept.
+
+    A verdict is a plain string (or None for "compiles"), so unlike engines it is shared by all threads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._replies: queue.Queue = queue.Queue()
+        self._verdicts: dict[tuple[str, float], str | None] = {}
+
+    def check(self, policy: str, timeout_s: float) -> None:
+        """Raise PolicyError when the policy does not compile within `timeout_s` (or at all)."""
+        key = (hashlib.sha256(policy.encode("utf-8", "surrogatepass")).hexdigest(), float(timeout_s))
+        with self._lock:
+            if key not in self._verdicts:
+                self._verdicts[key] = self._compile(policy, timeout_s)
+            verdict = self._verdicts[key]
+        if verdict is not None:
+            raise PolicyError(verdict)
+
+    def _compile(self, policy: str, timeout_s: float) -> str | None:
+        try:
+            process = self._started()
+            process.stdin.write(json.dumps({"policy": policy, "v0": not uses_rego_v1(policy)}) + "\n")
+            process.stdin.flush()
+        except OSError as exc:  # no child processes here: compile in-process, without the limit
+            log.warning("Rego compile guard unavailable (%s); compiling without a time limit", exc)
+            self._stop()
+            return None
+        try:
+            reply = self._replies.get(timeout=timeout_s)
+        except queue.Empty:
+            self._stop()
+            return (f"Rego policy took longer than {timeout_s:g} s to compile (its nesting is too deep for "
+                    "the engine), so it was stopped.")
+        if reply is None:  # the child died: out of memory, or the engine aborted
+            self._stop()
+            return "Rego policy could not be compiled: the engine ran out of memory or crashed on it."
+        if "error" in reply:
+            return f"Rego policy does not compile: {_first_line(reply['error'])}"
+        return None
+
+    def _started(self) -> subprocess.Popen:
+        if self._process is None or self._process.poll() is not None:
+            self._process = subprocess.Popen(
+                [sys.executable, "-I", str(_WORKER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, text=True, encoding="utf-8", bufsize=1)
+            self._replies = queue.Queue()
+            threading.Thread(target=self._read, args=(self._process, self._replies), daemon=True,
+                             name="rego-compile-replies").start()
+        return self._process
+
+    @staticmethod
+    def _read(process: subprocess.Popen, replies: queue.Queue) -> None:
+        for line in process.stdout:
+            try:
+                replies.put(json.loads(line))
+            except ValueError:
+                replies.put({"error": "unreadable reply from the compile worker"})
+        replies.put(None)  # end of output: the child is gone
+
+    def _stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.wait()
+
+
+_guard = _CompileGuard()
+
+
 def _thread_engines() -> OrderedDict:
     engines = getattr(_local, "engines", None)
     if engines is None:
@@ -65,6 +152,7 @@ def _compiled(policy: str) -> tuple[Any, str]:
     if policy in engines:
         engines.move_to_end(policy)
         return engines[policy]
+    _guard.check(policy, COMPILE_TIMEOUT_S)
     engine = regorus.Engine()
     if not uses_rego_v1(policy):
         engine.set_rego_v0(True)
@@ -172,6 +260,6 @@ def iter_leaves(value: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
         yield prefix, value
 
 
-def _first_line(exc: BaseException) -> str:
+def _first_line(exc: BaseException | str) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:300] if len(text.splitlines()) <= 1 else " ".join(text.split())[:300]
