@@ -119,6 +119,28 @@ def test_generated_run_through_the_shared_model(ctx, generated):
     assert "greedy" not in views.summary_md(generated) and "sampled" in views.summary_md(generated)
 
 
+def test_a_run_streams_progress_and_each_scored_task_before_it_ends(ctx):
+    items = list(evaluate_tab.stream_generation(ctx, ["base"], None, [1], 3, 1, 8, stop_event=threading.Event()))
+    kinds = [kind for kind, _ in items]
+    assert kinds[-1] == "done" and kinds.count("done") == 1 and "error" not in kinds
+    partials = [value for kind, value in items if kind == "partial"]
+    assert [len(p.tasks) for p in partials] == [1, 2, 3]
+    assert "Running" in views.summary_md(partials[0]) and len(views.results_frame(partials[0])) == 1
+    assert all(isinstance(value[0], float) and isinstance(value[1], str) for kind, value in items if kind == "progress")
+
+
+def test_a_panic_during_a_run_ends_it_with_a_message(ctx, monkeypatch):
+    class PanicException(BaseException):  # pyo3's panics are BaseExceptions, past any `except Exception`
+        pass
+
+    def panic(*args, **kwargs):
+        raise PanicException("regoruspy::Engine is unsendable, but sent to another thread")
+
+    monkeypatch.setattr(evaluate_tab, "evaluate_systems", panic)
+    items = list(evaluate_tab.stream_generation(ctx, ["base"], None, [1], 1, 1, 8, stop_event=threading.Event()))
+    assert items[-1][0] == "error" and "unsendable" in str(items[-1][1])
+
+
 def test_badges_for_a_sample_without_code():
     assert views.check_badges({"has_code": False, "check": {}}) == [("no code", "error")]
     html = views.task_detail_html(None, 3)

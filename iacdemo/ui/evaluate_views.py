@@ -55,6 +55,10 @@ def summary_md(comparison: Comparison | None) -> str:
     what = ("the tasks' reference programs (the harness's fidelity check)" if comparison.answers == REFERENCE
             else f"answers of `{comparison.model_id}`")
     settings = comparison.settings
+    if not getattr(comparison, "complete", True):
+        return (f"**Running…** {len(comparison.tasks)} task(s) scored so far ({comparison.seconds} s); the table "
+                f"fills in as each task's answers are scored. **Mode: {comparison.mode}**: "
+                f"{mode_note(comparison.mode)}.")
     lines = [f"**Mode: {comparison.mode}**: {mode_note(comparison.mode)}.",
              f"Scored {what} on {len(comparison.tasks)} IaC-Eval tasks in {comparison.seconds} s."]
     if comparison.answers != REFERENCE:
