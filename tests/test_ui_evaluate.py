@@ -1,6 +1,8 @@
 """The Evaluate tab's logic without a browser: form validation, runs through the app's shared model, views."""
 from __future__ import annotations
 
+import dataclasses
+import html
 import threading
 
 import gradio as gr
@@ -67,10 +69,9 @@ def test_reference_views(reference):
     summary = views.summary_md(reference)
     assert f"Mode: {reference.mode}" in summary and "reference programs" in summary
 
-    chart = views.chart_frame(reference)
-    assert len(chart) == len(views.METRICS) and chart["percent"].between(0, 100).all()
-    assert list(chart["bar"]) == [f"reference · {name}" for name, _ in views.METRICS]
-    assert chart.set_index("metric").loc["pass@1", "percent"] == round(100 * report["pass_at_1"], 1)
+    chart = views.chart_html(reference)
+    assert chart.count('class="eval-chart-row"') == len(views.METRICS)
+    assert f'data-metric="pass@1" data-percent="{round(100 * report["pass_at_1"], 1)}"' in chart
 
     choices = views.task_choices(reference)
     assert len(choices) == 12 and choices[0][0].startswith("#0 · d")
@@ -141,6 +142,25 @@ def test_a_panic_during_a_run_ends_it_with_a_message(ctx, monkeypatch):
     assert items[-1][0] == "error" and "unsendable" in str(items[-1][1])
 
 
+def test_chart_shows_long_system_names_in_full_in_their_legend_colours(generated):
+    """Issue 14: labels were cut ("tuned:smollm2-135m-instru…") and colours did not match the legend."""
+    long_name = "tuned:smollm2-135m-instruct-quick-demo-with-a-long-run-name + RAG"
+    systems = [{"label": "base", "adapter": None, "rag": False}, {"label": long_name, "adapter": "x", "rag": True}]
+    comparison = dataclasses.replace(generated, systems=systems,
+                                     reports={"base": generated.reports["base"], long_name: generated.reports["base"]})
+    chart = views.chart_html(comparison)
+    colours = views.system_colours(comparison.labels)
+    assert len(set(colours.values())) == 2
+    legend, bars = chart.split('class="eval-chart-group"', 1)
+    for label in comparison.labels:
+        assert f"background:{colours[label]};margin-right:6px" in legend and html.escape(label) in legend
+        assert bars.count(f"background:{colours[label]};border-radius") == len(views.METRICS)
+        assert bars.count(f'<span class="eval-chart-label" style="flex:0 0 34%;overflow-wrap:anywhere;'
+                          f'font-size:0.9em">{html.escape(label)}</span>') == len(views.METRICS)
+    assert "…" not in chart and "(lower is better)" in chart
+    assert views.chart_html(None) == ""
+
+
 def test_badges_for_a_sample_without_code():
     assert views.check_badges({"has_code": False, "check": {}}) == [("no code", "error")]
     html = views.task_detail_html(None, 3)
@@ -158,7 +178,7 @@ def test_history_lists_and_reopens(ctx, reference, generated):
 
 def test_views_update_every_output(reference):
     summary, table, chart, picker, detail = evaluate_tab.comparison_views(reference)
-    assert "Mode:" in summary and len(table) == 1 and len(chart) == len(views.METRICS)
+    assert "Mode:" in summary and len(table) == 1 and chart.count("eval-chart-row") == len(views.METRICS)
     assert picker["value"] == reference.tasks[0]["id"] and len(picker["choices"]) == 12
     assert f"Task #{reference.tasks[0]['id']}" in detail
 

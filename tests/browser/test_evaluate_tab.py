@@ -36,7 +36,7 @@ def test_reference_scores_then_a_tiny_generation_eval(app_server, tuned_run, pag
     expect(summary).to_contain_text("reference programs")
     expect(table).to_contain_text("reference")
     expect(table).to_contain_text("%")
-    expect(page.locator("#eval-chart g.mark-rect path").first).to_be_visible()
+    expect(page.locator("#eval-chart .eval-chart-bar").first).to_be_visible()
     expect(detail).to_contain_text("Task #0")
     pick(page, "eval-task", re.compile(r"^#7 · "))
     expect(detail).to_contain_text("Task #7", timeout=20_000)
@@ -52,13 +52,25 @@ def test_reference_scores_then_a_tiny_generation_eval(app_server, tuned_run, pag
     page.locator("#eval-systems").get_by_label("tuned", exact=True).check()
     _set(page, "eval-count", "1")
     _set(page, "eval-max-tokens", "16")
+    page.locator("#eval-estimate-btn").click()  # before starting: how long, from speeds measured here
+    expect(page.locator("#eval-estimate")).to_contain_text(
+        re.compile(r"on this machine|answers are cached"), timeout=GENERATION_TIMEOUT_MS)
+    expect(page.locator("#eval-error")).to_be_hidden()
     page.locator("#eval-run").click()
     expect(summary).to_contain_text("answers of", timeout=GENERATION_TIMEOUT_MS)
     expect(summary).to_contain_text(re.compile(r"Mode: (static|real)"))
     expect(page.locator("#eval-error")).to_be_hidden()
     expect(table).to_contain_text("base")
     expect(table).to_contain_text(f"tuned:{TUNED_RUN}")
-    expect(page.locator("#eval-chart")).to_contain_text("base · pass@1")  # the chart follows the new run
+    chart = page.locator("#eval-chart")
+    expect(chart).to_contain_text(f"tuned:{TUNED_RUN}")  # the chart follows the new run, names in full
+    expect(chart.locator(".eval-chart-row")).to_have_count(2 * 6)
+    legend_colour = chart.locator(".eval-chart-key span").nth(1).evaluate("e => getComputedStyle(e).backgroundColor")
+    bar_colour = chart.locator(f'.eval-chart-row[data-system="tuned:{TUNED_RUN}"] .eval-chart-bar').first.evaluate(
+        "e => getComputedStyle(e).backgroundColor")
+    assert legend_colour == bar_colour
+    label = chart.locator(f'.eval-chart-row[data-system="tuned:{TUNED_RUN}"] .eval-chart-label').first
+    assert label.evaluate("e => e.scrollWidth <= e.clientWidth + 1")  # not cut off
     expect(detail).to_contain_text("Task #0")
     expect(detail.locator(".eval-sample")).to_have_count(2)
     expect(detail.locator(".eval-sample").nth(1)).to_contain_text(f"tuned:{TUNED_RUN}")

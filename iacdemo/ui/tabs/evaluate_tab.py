@@ -150,8 +150,7 @@ def comparison_views(comparison: Comparison | None) -> list:
     """Values for: summary, results table, chart, task picker, task detail."""
     choices = views.task_choices(comparison)
     first = choices[0][1] if choices else None
-    chart = views.chart_frame(comparison)
-    return [views.summary_md(comparison), views.results_frame(comparison), chart if len(chart) else None,
+    return [views.summary_md(comparison), views.results_frame(comparison), views.chart_html(comparison),
             gr.update(choices=choices, value=first), views.task_detail_html(comparison, first)]
 
 
@@ -203,10 +202,7 @@ def build(ctx: AppContext) -> None:
     summary = gr.Markdown("", elem_id="eval-summary")
     table = gr.Dataframe(views.results_frame(None), label="Results per system", interactive=False,
                          elem_id="eval-table")
-    # Starts as None: a plot created with an empty frame and a colour field never draws its bars. Sorted
-    # by label, so each system's bars stay together (see `chart_frame` for why colour = metric).
-    chart = gr.BarPlot(None, x="bar", y="percent", color="metric", x_label_angle=-30, y_lim=[0, 100],
-                       sort="x", label="Rates per system (%)", x_title=" ", elem_id="eval-chart")
+    chart = gr.HTML("", elem_id="eval-chart")
     with gr.Row():
         task_picker = gr.Dropdown(choices=[], label="Task (✓/✗ per system, in table order)", scale=1,
                                   elem_id="eval-task")
