@@ -50,6 +50,7 @@ def test_progress_moves_with_every_token_and_the_eta_comes_from_the_measured_spe
         messages.append(run.message())
     assert fractions == sorted(fractions) and len(set(fractions)) == len(fractions)  # moves on every token
     assert len({m.split(" · ")[1] for m in messages}) == len(messages)  # "N tokens generated" changes each time
+    assert run.message((1, 2), 3).startswith("Answers 1–2/6 (tasks 1–2/3) · ")
     assert "Answers 1–2/6" in messages[-1] and "20 tokens generated" in messages[-1] and "20.0 tok/s" in messages[-1]
     # measured: 100 prompt tokens/s and 10 steps/s; left: 10 steps here + 2 batches x (2 s + 2 s)
     assert run.eta_s() == pytest.approx(1.0 + 2 * 4.0, rel=0.02)

@@ -127,6 +127,8 @@ def test_a_run_streams_progress_and_each_scored_task_before_it_ends(ctx):
     partials = [value for kind, value in items if kind == "partial"]
     assert [len(p.tasks) for p in partials] == [1, 2, 3]
     assert "Running" in views.summary_md(partials[0]) and len(views.results_frame(partials[0])) == 1
+    later = evaluate_tab.comparison_views(partials[1], keep_selection=True)  # someone reading a task keeps it
+    assert len(later[3]["choices"]) == 2 and "value" not in later[3] and later[4] == gr.update()
     assert all(isinstance(value[0], float) and isinstance(value[1], str) for kind, value in items if kind == "progress")
 
 

@@ -228,7 +228,7 @@ class _Reporter:
     def __init__(self, callback: Progress | None, clock: RunClock, n_tasks: int, cached: int, total: int):
         self.callback, self.clock, self.n_tasks = callback, clock, n_tasks
         self.cached, self.total = cached, total
-        self.task_number = 0
+        self.tasks: tuple[int, int] | None = None  # task numbers of the running batch
         self._last = 0.0
 
     def update(self, force: bool = False) -> None:
@@ -240,7 +240,7 @@ class _Reporter:
         self._last = now
         to_generate = self.total - self.cached
         fraction = (self.cached + self.clock.fraction() * to_generate) / self.total if self.total else 1.0
-        self.callback(min(fraction, 1.0), self.clock.message(self.task_number, self.n_tasks))
+        self.callback(min(fraction, 1.0), self.clock.message(self.tasks, self.n_tasks))
 
 
 def _batches(rows: list[_Row], batch_rows: int) -> list[list[_Row]]:
@@ -430,7 +430,7 @@ def generate_answers(tasks: Sequence[Task], systems: Sequence[System], *, model_
             if stop_event.is_set():
                 break
             clock.start_batch(index)
-            reporter.task_number = batch[0].task_index + 1
+            reporter.tasks = (batch[0].task_index + 1, batch[-1].task_index + 1)
             reporter.update(force=True)
 
             def on_tick(steps: int, tokens: int) -> None:

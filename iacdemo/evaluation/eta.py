@@ -216,15 +216,18 @@ class RunClock:
             return self.answers_done / self.total_answers if self.total_answers else 1.0
         return min(1.0, elapsed / (elapsed + eta)) if elapsed + eta > 0 else 1.0
 
-    def message(self, task_number: int = 0, n_tasks: int = 0) -> str:
+    def message(self, tasks: tuple[int, int] | None = None, n_tasks: int = 0) -> str:
+        """`tasks`: the first and last task number (1-based) of the running batch."""
         elapsed = self._clock() - self.started
         tokens = self.tokens_done + self._tokens
         running = len(self.batches[self.batch]) if self.running else 0
         first, last = self.answers_done + 1, self.answers_done + running
         parts = [f"Answers {first}–{last}/{self.total_answers}" if running > 1
                  else f"Answer {min(first, self.total_answers)}/{self.total_answers}"]
-        if task_number and n_tasks:
-            parts[0] += f" (task {task_number}/{n_tasks})"
+        if tasks and n_tasks and running:
+            first_task, last_task = tasks
+            parts[0] += (f" (task {first_task}/{n_tasks})" if first_task == last_task
+                         else f" (tasks {first_task}–{last_task}/{n_tasks})")
         if self.running and self._first_token_at is None:
             parts.append(f"reading {sum(self.batches[self.batch]):,} prompt tokens")
         parts.append(f"{tokens:,} tokens generated")

@@ -146,9 +146,15 @@ def _schema(ctx: AppContext):
     return load_schema(ctx.settings)
 
 
-def comparison_views(comparison: Comparison | None) -> list:
-    """Values for: summary, results table, chart, task picker, task detail."""
+def comparison_views(comparison: Comparison | None, keep_selection: bool = False) -> list:
+    """Values for: summary, results table, chart, task picker, task detail.
+
+    `keep_selection`: while a run streams in, the task someone is reading stays picked and shown.
+    """
     choices = views.task_choices(comparison)
+    if keep_selection:
+        return [views.summary_md(comparison), views.results_frame(comparison), views.chart_html(comparison),
+                gr.update(choices=choices), gr.update()]
     first = choices[0][1] if choices else None
     return [views.summary_md(comparison), views.results_frame(comparison), views.chart_html(comparison),
             gr.update(choices=choices, value=first), views.task_detail_html(comparison, first)]
@@ -226,12 +232,14 @@ def build(ctx: AppContext) -> None:
     def on_run(picked, adapter_dir, levels, n, n_samples, max_tokens, request: gr.Request,
                progress=gr.Progress()):
         stop_event = switches.arm(_session_key(request))
+        shown_partial = False
         for kind, value in stream_generation(ctx, picked, adapter_dir, levels, n, n_samples, max_tokens,
                                              stop_event=stop_event):
             if kind == "progress":
                 progress(value[0], desc=value[1])
             elif kind == "partial":  # a task scored: the table fills while the run goes on
-                yield [hide_error(), *comparison_views(value), gr.update(), gr.update()]
+                yield [hide_error(), *comparison_views(value, keep_selection=shown_partial), gr.update(), gr.update()]
+                shown_partial = True
             elif kind == "error":
                 yield [show_error(value), *unchanged(), gr.update(), gr.update()]
             else:
