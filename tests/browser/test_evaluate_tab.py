@@ -129,6 +129,9 @@ def test_scoring_the_same_tasks_again_finishes_every_time(app_server, browser, p
         other.locator("#eval-run").click()
         expect(other.locator("#eval-table .progress-text, #eval-summary .progress-text").first).to_be_visible(
             timeout=30_000)
+        # progress per generated token, with the speed and an ETA (issue 14: "Answer 1/9" for 10 minutes)
+        expect(other.locator("#eval-summary")).to_contain_text(re.compile(r"\d+ tokens generated"),
+                                                               timeout=GENERATION_TIMEOUT_MS)
         score_reference()  # while the other visitor's run holds the last thread
         score_reference()
         expect(other.locator("#eval-summary")).to_contain_text("answers of", timeout=GENERATION_TIMEOUT_MS)
