@@ -1,9 +1,14 @@
 """Real dev-split policies through regorus (v0 and v1), scored like the official harness."""
 from __future__ import annotations
 
+import threading
+import time
 
+import pytest
+
+from iacdemo.evaluation import rego
 from iacdemo.evaluation.plan import plan_for_code
-from iacdemo.evaluation.rego import evaluate_policy, hoist_some_declarations, iter_leaves, uses_rego_v1
+from iacdemo.evaluation.rego import PolicyError, compile_policy, evaluate_policy, hoist_some_declarations, iter_leaves, uses_rego_v1
 
 
 def test_v0_policy_passes_its_reference_and_names_the_rules_a_wrong_plan_breaks(tasks, schema):
@@ -58,3 +63,54 @@ def test_uncompilable_policy_is_an_error_not_a_crash():
     outcome = evaluate_policy("package broken\nallow { input.x = = 1 }", {})
     assert not outcome.passed and "does not compile" in outcome.error
     assert not evaluate_policy("", {}).passed
+
+
+def _on_another_thread(function, *args):
+    """Run `function(*args)` on a fresh thread; its result, or the BaseException it raised."""
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = function(*args)
+        except BaseException as exc:  # noqa: BLE001 - a pyo3 panic is a BaseException
+            box["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    if "error" in box:
+        raise AssertionError(f"raised on the second thread: {type(box['error']).__name__}: {box['error']}")
+    return box["value"]
+
+
+def test_a_policy_compiled_on_one_thread_evaluates_on_another(tasks, schema):
+    """Gradio runs each click on whichever worker thread is free: the second must not meet the first's engine."""
+    task = tasks[0]
+    plan = plan_for_code(task.reference, schema)
+    here = evaluate_policy(task.policy, plan)
+    there = _on_another_thread(evaluate_policy, task.policy, plan)
+    assert here.passed and there.passed and there.error is None
+    assert _on_another_thread(compile_policy, task.policy) == here.package
+    assert evaluate_policy(task.policy, plan).passed  # and back on the first thread
+
+
+def _nested_array_policy(depth: int) -> str:
+    return "package deep\nimport rego.v1\nx := " + "[" * depth + "1" + "]" * depth + "\n"
+
+
+def test_a_policy_that_compiles_too_slowly_is_stopped_with_a_reason(monkeypatch):
+    """Issue 12, item 8: parse time doubles per nesting level; a 24-deep array would take minutes."""
+    monkeypatch.setattr(rego, "COMPILE_TIMEOUT_S", 1.0)
+    started = time.perf_counter()
+    outcome = evaluate_policy(_nested_array_policy(24), {})
+    assert time.perf_counter() - started < 15
+    assert not outcome.passed and "took longer than 1 s to compile" in outcome.error
+    with pytest.raises(PolicyError, match="nesting is too deep"):
+        compile_policy(_nested_array_policy(24))
+    started = time.perf_counter()
+    assert not evaluate_policy(_nested_array_policy(24), {}).passed  # the verdict is kept: no second wait
+    assert time.perf_counter() - started < 0.5
+    # the stopped compiler is replaced: ordinary and shallow-nested policies still compile
+    assert evaluate_policy(_nested_array_policy(3), {}).passed
+    assert evaluate_policy("package fine\nimport rego.v1\nok := true\n", {}).passed

@@ -1,6 +1,10 @@
 """The Evaluate tab's logic without a browser: form validation, runs through the app's shared model, views."""
 from __future__ import annotations
 
+import dataclasses
+import html
+import threading
+
 import gradio as gr
 import pytest
 
@@ -65,10 +69,9 @@ def test_reference_views(reference):
     summary = views.summary_md(reference)
     assert f"Mode: {reference.mode}" in summary and "reference programs" in summary
 
-    chart = views.chart_frame(reference)
-    assert len(chart) == len(views.METRICS) and chart["percent"].between(0, 100).all()
-    assert list(chart["bar"]) == [f"reference · {name}" for name, _ in views.METRICS]
-    assert chart.set_index("metric").loc["pass@1", "percent"] == round(100 * report["pass_at_1"], 1)
+    chart = views.chart_html(reference)
+    assert chart.count('class="eval-chart-row"') == len(views.METRICS)
+    assert f'data-metric="pass@1" data-percent="{round(100 * report["pass_at_1"], 1)}"' in chart
 
     choices = views.task_choices(reference)
     assert len(choices) == 12 and choices[0][0].startswith("#0 · d")
@@ -78,6 +81,30 @@ def test_reference_views(reference):
     assert "eval-badge" in detail and "plannable" in detail
     passing = next(t["id"] for t in reference.tasks if t["answers"]["reference"][0]["passed"])
     assert "PASS" in views.task_detail_html(reference, passing)
+
+
+def test_scoring_again_on_another_thread_gives_the_same_results(ctx, reference):
+    """A second "Score reference answers" click lands on another Gradio worker thread (issue 14, bug 1)."""
+    box: dict = {}
+
+    def again():
+        try:
+            box["comparison"] = evaluate_tab.run_reference(ctx, [1, 2, 3, 4, 5, 6], 12)
+        except BaseException as exc:  # noqa: BLE001 - a pyo3 panic is a BaseException
+            box["error"] = exc
+
+    thread = threading.Thread(target=again)
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive() and "error" not in box, box.get("error")
+    second = box["comparison"]
+    assert second.reports["reference"]["pass_at_1"] == reference.reports["reference"]["pass_at_1"]
+
+    def verdicts(comparison):
+        return [(s["passed"], s["cause"], s["failed_rules"], s["error"])
+                for t in comparison.tasks for s in t["answers"]["reference"]]
+
+    assert verdicts(second) == verdicts(reference)
 
 
 def test_generated_run_through_the_shared_model(ctx, generated):
@@ -91,6 +118,49 @@ def test_generated_run_through_the_shared_model(ctx, generated):
     assert detail.count('class="eval-sample"') == 2 and "sample 2 of 2" in detail
     assert "Full answer" in detail and "new tokens" in detail
     assert "greedy" not in views.summary_md(generated) and "sampled" in views.summary_md(generated)
+
+
+def test_a_run_streams_progress_and_each_scored_task_before_it_ends(ctx):
+    items = list(evaluate_tab.stream_generation(ctx, ["base"], None, [1], 3, 1, 8, stop_event=threading.Event()))
+    kinds = [kind for kind, _ in items]
+    assert kinds[-1] == "done" and kinds.count("done") == 1 and "error" not in kinds
+    partials = [value for kind, value in items if kind == "partial"]
+    assert [len(p.tasks) for p in partials] == [1, 2, 3]
+    assert "Running" in views.summary_md(partials[0]) and len(views.results_frame(partials[0])) == 1
+    later = evaluate_tab.comparison_views(partials[1], keep_selection=True)  # someone reading a task keeps it
+    assert len(later[3]["choices"]) == 2 and "value" not in later[3] and later[4] == gr.update()
+    assert all(isinstance(value[0], float) and isinstance(value[1], str) for kind, value in items if kind == "progress")
+
+
+def test_a_panic_during_a_run_ends_it_with_a_message(ctx, monkeypatch):
+    class PanicException(BaseException):  # pyo3's panics are BaseExceptions, past any `except Exception`
+        pass
+
+    def panic(*args, **kwargs):
+        raise PanicException("regoruspy::Engine is unsendable, but sent to another thread")
+
+    monkeypatch.setattr(evaluate_tab, "evaluate_systems", panic)
+    items = list(evaluate_tab.stream_generation(ctx, ["base"], None, [1], 1, 1, 8, stop_event=threading.Event()))
+    assert items[-1][0] == "error" and "unsendable" in str(items[-1][1])
+
+
+def test_chart_shows_long_system_names_in_full_in_their_legend_colours(generated):
+    """Issue 14: labels were cut ("tuned:smollm2-135m-instru…") and colours did not match the legend."""
+    long_name = "tuned:smollm2-135m-instruct-quick-demo-with-a-long-run-name + RAG"
+    systems = [{"label": "base", "adapter": None, "rag": False}, {"label": long_name, "adapter": "x", "rag": True}]
+    comparison = dataclasses.replace(generated, systems=systems,
+                                     reports={"base": generated.reports["base"], long_name: generated.reports["base"]})
+    chart = views.chart_html(comparison)
+    colours = views.system_colours(comparison.labels)
+    assert len(set(colours.values())) == 2
+    legend, bars = chart.split('class="eval-chart-group"', 1)
+    for label in comparison.labels:
+        assert f"background:{colours[label]};margin-right:6px" in legend and html.escape(label) in legend
+        assert bars.count(f"background:{colours[label]};border-radius") == len(views.METRICS)
+        assert bars.count(f'<span class="eval-chart-label" style="flex:0 0 34%;overflow-wrap:anywhere;'
+                          f'font-size:0.9em">{html.escape(label)}</span>') == len(views.METRICS)
+    assert "…" not in chart and "(lower is better)" in chart
+    assert views.chart_html(None) == ""
 
 
 def test_badges_for_a_sample_without_code():
@@ -110,7 +180,7 @@ def test_history_lists_and_reopens(ctx, reference, generated):
 
 def test_views_update_every_output(reference):
     summary, table, chart, picker, detail = evaluate_tab.comparison_views(reference)
-    assert "Mode:" in summary and len(table) == 1 and len(chart) == len(views.METRICS)
+    assert "Mode:" in summary and len(table) == 1 and chart.count("eval-chart-row") == len(views.METRICS)
     assert picker["value"] == reference.tasks[0]["id"] and len(picker["choices"]) == 12
     assert f"Task #{reference.tasks[0]['id']}" in detail
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from iacdemo.errors import ConfigError, JobError, ModelError
+from iacdemo.evaluation.eta import SPEEDS, Forecast, RunClock, Speed, forecast
 from iacdemo.evaluation.prompts import task_messages
 from iacdemo.evaluation.tasks import Task
 from iacdemo.generation.gen_settings import EVALUATION
@@ -41,8 +42,11 @@ RETRIEVAL_K = 4
 BATCH_ROWS = 4
 PROGRESS_EVERY_S = 0.5
 
+CALIBRATION_TOKENS = 8  # new tokens of the calibration batch: enough to time decode steps, a few seconds
+
 Progress = Callable[[float, str], Any]
 SessionProvider = Callable[[], Any]  # returns the shared iacdemo.generation.ModelSession
+OnAnswer = Callable[[int, str, "Answer"], Any]  # (task index, system label, answer), as each is ready
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,7 @@ class _Row:
     sources: list[str]
     key: str
     answer: Answer | None = None
+    prompt: Any = None  # PreparedPrompt, once the model's tokenizer has read the messages
 
 
 def rag_messages(task: Task, index: Any, k: int = RETRIEVAL_K) -> tuple[list[dict], list[str]]:
@@ -218,44 +223,25 @@ def _plan_rows(tasks: Sequence[Task], systems: Sequence[System], model_id: str, 
 
 
 # ---- generation ---------------------------------------------------------------------------------------------
-def _format_s(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+class _Reporter:
+    """Throttled progress callbacks from a RunClock: per generated token, at most every PROGRESS_EVERY_S."""
 
-
-class _Progress:
-    """Fraction done and an ETA from the generation time so far (cached answers cost nothing)."""
-
-    def __init__(self, callback: Progress | None, total: int, cached: int, n_tasks: int):
-        self.callback, self.total, self.cached, self.n_tasks = callback, total, cached, n_tasks
-        self.to_generate = total - cached
-        self.generated = 0
-        self.started = time.perf_counter()
+    def __init__(self, callback: Progress | None, clock: RunClock, n_tasks: int, cached: int, total: int):
+        self.callback, self.clock, self.n_tasks = callback, clock, n_tasks
+        self.cached, self.total = cached, total
+        self.tasks: tuple[int, int] | None = None  # task numbers of the running batch
         self._last = 0.0
 
-    def update(self, in_batch: float = 0.0, task_number: int = 0, force: bool = False) -> None:
-        """`in_batch`: answers' worth of work done in the running batch (fractional)."""
+    def update(self, force: bool = False) -> None:
         if self.callback is None:
             return
         now = time.perf_counter()
         if not force and now - self._last < PROGRESS_EVERY_S:
             return
         self._last = now
-        done = self.generated + in_batch
-        elapsed = now - self.started
-        fraction = (self.cached + done) / self.total if self.total else 1.0
-        parts = [f"Answer {min(self.generated + 1, self.to_generate)}/{self.to_generate}"
-                 + (f" (task {task_number}/{self.n_tasks})" if task_number else "")]
-        if self.cached:
-            parts.append(f"{self.cached} cached")
-        parts.append(f"{_format_s(elapsed)} elapsed")
-        if done > 0.05:
-            parts.append(f"ETA {_format_s(elapsed / done * (self.to_generate - done))}")
-        self.callback(min(fraction, 1.0), " · ".join(parts))
+        to_generate = self.total - self.cached
+        fraction = (self.cached + self.clock.fraction() * to_generate) / self.total if self.total else 1.0
+        self.callback(min(fraction, 1.0), self.clock.message(self.tasks, self.n_tasks))
 
 
 def _batches(rows: list[_Row], batch_rows: int) -> list[list[_Row]]:
@@ -267,25 +253,33 @@ def _batch_seed(gen, rows: list[_Row]) -> int:
     return int(_digest([gen.seed, [r.key for r in rows]])[:8], 16) % (2**31)
 
 
-def _generate_batch(session: Any, rows: list[_Row], adapter_names: dict[str | None, str | None], gen,
-                    settings: Settings, stop_event: threading.Event,
-                    on_tick: Callable[[float], None]) -> list[Answer] | None:
-    """One batched generate over the rows (their prompts left-padded); None when stopped part-way."""
+def _prepare_prompts(session: Any, rows: Sequence[_Row], gen, settings: Settings) -> None:
+    """Chat-template every row's messages with the model's tokenizer (their lengths drive the forecast)."""
     from iacdemo.generation.prompts import prepare_chat_prompt, prompt_token_budget
-    from iacdemo.generation.side_by_side import Column, SideBySideStream
 
     budget = prompt_token_budget(session.context_length, gen.max_new_tokens)
-    prompts, columns = [], []
     for row in rows:
-        prompts.append(prepare_chat_prompt(session.tokenizer, row.messages, max_prompt_tokens=budget,
-                                           max_chars=settings.max_prompt_chars))
-        columns.append(Column(row.system.label, adapter_names[row.system.adapter], row.system.rag))
-    stream = SideBySideStream(session, columns, prompts, [""] * len(rows), gen, _batch_seed(gen, rows),
-                              stop_event, "batched", [])
+        if row.prompt is None:
+            row.prompt = prepare_chat_prompt(session.tokenizer, row.messages, max_prompt_tokens=budget,
+                                             max_chars=settings.max_prompt_chars)
+
+
+def _generate_batch(session: Any, rows: list[_Row], adapter_names: dict[str | None, str | None], gen,
+                    stop_event: threading.Event, on_tick: Callable[[int, int], None],
+                    seed: int | None = None) -> list[Answer] | None:
+    """One batched generate over the rows (their prompts left-padded); None when stopped part-way.
+
+    `on_tick(steps, tokens)`: decode steps done and new tokens over all rows, once per generated token.
+    """
+    from iacdemo.generation.side_by_side import Column, SideBySideStream
+
+    prompts = [row.prompt for row in rows]
+    columns = [Column(row.system.label, adapter_names[row.system.adapter], row.system.rag) for row in rows]
+    stream = SideBySideStream(session, columns, prompts, [""] * len(rows), gen,
+                              _batch_seed(gen, rows) if seed is None else seed, stop_event, "batched", [])
     texts = [""] * len(rows)
     for texts in stream:
-        tokens = sum(stream.stats.new_tokens)
-        on_tick(min(1.0, tokens / (gen.max_new_tokens * len(rows))) * len(rows))
+        on_tick(max(stream.stats.new_tokens), sum(stream.stats.new_tokens))
     stats = stream.stats
     complete = all(stats.finished[i] or stats.new_tokens[i] >= gen.max_new_tokens for i in range(len(rows)))
     if not complete:  # stopped part-way: a cut answer must not be scored or cached as the model's answer
@@ -313,19 +307,8 @@ def _cached_answer(row: _Row, record: dict) -> Answer:
                   notes=list(record.get("notes") or []))
 
 
-def generate_answers(tasks: Sequence[Task], systems: Sequence[System], *, model_id: str,
-                     session_provider: SessionProvider, samples: int = 1, gen: Any = None,
-                     retrieval_k: int = RETRIEVAL_K, batch_rows: int = BATCH_ROWS,
-                     settings: Settings | None = None, progress: Progress | None = None,
-                     stop_event: threading.Event | None = None,
-                     cache: AnswerCache | None = None) -> dict[str, list[list[Answer]]]:
-    """Every system's answers to every task: {system label: [[sample 0, sample 1, ...] per task]}.
-
-    `session_provider()` is only called when something is not cached (a fully cached rerun loads no
-    model); it must return the `ModelSession` of `model_id`. Setting `stop_event` stops after the
-    running batch's current token, keeps what was generated before it (cached) and raises JobError.
-    """
-    settings = settings or get_settings()
+def _validated(tasks: Sequence[Task], systems: Sequence[System], samples: int, gen: Any, batch_rows: int,
+               settings: Settings):
     if not tasks:
         raise ConfigError("No tasks to evaluate: widen the difficulty or count selection.")
     if not systems:
@@ -338,41 +321,134 @@ def generate_answers(tasks: Sequence[Task], systems: Sequence[System], *, model_
     gen = gen or eval_gen_settings(samples, settings=settings)
     if samples > 1 and gen.greedy:
         raise ConfigError("Several samples per task need sampling (temperature above 0).")
-    cache = cache or AnswerCache.for_settings(settings)
-    stop_event = stop_event or threading.Event()
+    return gen
 
+
+def _missing_rows(tasks, systems, model_id, gen, samples, retrieval_k, settings, cache,
+                  on_answer: OnAnswer | None = None) -> tuple[list[_Row], list[_Row]]:
+    """All rows, and those not in the cache, in generation order (cached answers are handed out now)."""
     rows = _plan_rows(tasks, systems, model_id, gen, samples, retrieval_k, settings)
     for row in rows:
         record = cache.get(row.key)
         if record is not None:
             row.answer = _cached_answer(row, record)
+            if on_answer:
+                on_answer(row.task_index, row.system.label, row.answer)
     # Plain and retrieval-grounded prompts differ ~10x in length (about 200 vs 1,700 tokens): batching
     # them apart keeps short prompts from being left-padded to the long ones.
     missing = sorted((r for r in rows if r.answer is None), key=lambda r: (r.system.rag, r.task_index))
-    tracker = _Progress(progress, len(rows), len(rows) - len(missing), len(tasks))
+    return rows, missing
+
+
+def _session_for(session_provider: SessionProvider, model_id: str) -> Any:
+    session = session_provider()
+    if getattr(session, "model_id", model_id) != model_id:
+        raise ModelError(f"The loaded model is '{session.model_id}', not '{model_id}'; load it first.")
+    return session
+
+
+def _adapter_names(session: Any, systems: Sequence[System]) -> dict[str | None, str | None]:
+    names: dict[str | None, str | None] = {None: None}
+    for system in systems:
+        if system.adapter and system.adapter not in names:
+            names[system.adapter] = session.attach_adapter(system.adapter)
+    return names
+
+
+def calibrate(session: Any, rows: Sequence[_Row], gen, model_id: str,
+              stop_event: threading.Event | None = None) -> Speed | None:
+    """Time one short batch of real prompts (CALIBRATION_TOKENS new tokens): this machine's speeds."""
+    from dataclasses import replace
+
+    if not rows:
+        return SPEEDS.get(model_id)
+    short = replace(gen, max_new_tokens=CALIBRATION_TOKENS)
+    clock = RunClock([[len(r.prompt.input_ids) for r in rows]], CALIBRATION_TOKENS)
+    clock.start_batch(0)
+    done = _generate_batch(session, list(rows), _adapter_names(session, [r.system for r in rows]), short,
+                           stop_event or threading.Event(), clock.tick, seed=0)
+    if done is not None:
+        SPEEDS.record(model_id, *clock.end_batch(max(a.new_tokens for a in done), sum(a.new_tokens for a in done)))
+    return SPEEDS.get(model_id)
+
+
+def estimate_generation(tasks: Sequence[Task], systems: Sequence[System], *, model_id: str,
+                        session_provider: SessionProvider, samples: int = 1, gen: Any = None,
+                        retrieval_k: int = RETRIEVAL_K, batch_rows: int = BATCH_ROWS,
+                        settings: Settings | None = None, cache: AnswerCache | None = None,
+                        measure: bool = True) -> Forecast:
+    """How long `generate_answers` with these arguments will take here, before starting it.
+
+    Prompts are tokenized with the loaded model to count them; the speeds are the ones measured in this
+    process, or (`measure=True`) a short calibration batch when there are none yet.
+    """
+    settings = settings or get_settings()
+    gen = _validated(tasks, systems, samples, gen, batch_rows, settings)
+    cache = cache or AnswerCache.for_settings(settings)
+    rows, missing = _missing_rows(tasks, systems, model_id, gen, samples, retrieval_k, settings, cache)
+    speed = SPEEDS.get(model_id)
     if missing:
-        tracker.update(force=True)
-        session = session_provider()
-        if getattr(session, "model_id", model_id) != model_id:
-            raise ModelError(f"The loaded model is '{session.model_id}', not '{model_id}'; load it first.")
-        adapter_names = {None: None}
-        for system in systems:
-            if system.adapter and system.adapter not in adapter_names:
-                adapter_names[system.adapter] = session.attach_adapter(system.adapter)
-        for batch in _batches(missing, batch_rows):
+        session = _session_for(session_provider, model_id)
+        _prepare_prompts(session, missing, gen, settings)
+        if speed is None and measure:
+            speed = calibrate(session, _batches(missing, batch_rows)[0], gen, model_id)
+    batches = [[len(r.prompt.input_ids) for r in batch] for batch in _batches(missing, batch_rows)]
+    return forecast(batches, gen.max_new_tokens, speed, cached=len(rows) - len(missing))
+
+
+def generate_answers(tasks: Sequence[Task], systems: Sequence[System], *, model_id: str,
+                     session_provider: SessionProvider, samples: int = 1, gen: Any = None,
+                     retrieval_k: int = RETRIEVAL_K, batch_rows: int = BATCH_ROWS,
+                     settings: Settings | None = None, progress: Progress | None = None,
+                     stop_event: threading.Event | None = None,
+                     cache: AnswerCache | None = None,
+                     on_answer: OnAnswer | None = None) -> dict[str, list[list[Answer]]]:
+    """Every system's answers to every task: {system label: [[sample 0, sample 1, ...] per task]}.
+
+    `session_provider()` is only called when something is not cached (a fully cached rerun loads no
+    model); it must return the `ModelSession` of `model_id`. Setting `stop_event` stops after the
+    running batch's current token, keeps what was generated before it (cached) and raises JobError.
+    `progress` is called per generated token (throttled) with an ETA from the speed measured so far;
+    `on_answer` as each answer is ready (cached ones first), so callers can score and show them early.
+    """
+    settings = settings or get_settings()
+    gen = _validated(tasks, systems, samples, gen, batch_rows, settings)
+    cache = cache or AnswerCache.for_settings(settings)
+    stop_event = stop_event or threading.Event()
+
+    rows, missing = _missing_rows(tasks, systems, model_id, gen, samples, retrieval_k, settings, cache, on_answer)
+    if missing:
+        if progress:
+            progress((len(rows) - len(missing)) / len(rows), "Preparing prompts (loading the model if needed)…")
+        session = _session_for(session_provider, model_id)
+        adapter_names = _adapter_names(session, systems)
+        _prepare_prompts(session, missing, gen, settings)
+        batches = _batches(missing, batch_rows)
+        clock = RunClock([[len(r.prompt.input_ids) for r in batch] for batch in batches], gen.max_new_tokens,
+                         cached=len(rows) - len(missing), prior=SPEEDS.get(model_id))
+        reporter = _Reporter(progress, clock, len(tasks), len(rows) - len(missing), len(rows))
+        for index, batch in enumerate(batches):
             if stop_event.is_set():
                 break
-            task_number = batch[0].task_index + 1
-            answers = _generate_batch(
-                session, batch, adapter_names, gen, settings, stop_event,
-                lambda in_batch: tracker.update(in_batch, task_number))
+            clock.start_batch(index)
+            reporter.tasks = (batch[0].task_index + 1, batch[-1].task_index + 1)
+            reporter.update(force=True)
+
+            def on_tick(steps: int, tokens: int) -> None:
+                clock.tick(steps, tokens)
+                reporter.update()
+
+            answers = _generate_batch(session, batch, adapter_names, gen, stop_event, on_tick)
             if answers is None:
                 break
+            SPEEDS.record(model_id, *clock.end_batch(max(a.new_tokens for a in answers),
+                                                     sum(a.new_tokens for a in answers)))
             for row, answer in zip(batch, answers):
                 row.answer = answer
                 cache.put(row.key, _cache_record(row, answer, model_id))
-            tracker.generated += len(batch)
-            tracker.update(task_number=task_number, force=True)
+                if on_answer:
+                    on_answer(row.task_index, row.system.label, answer)
+            reporter.update(force=True)
         done = sum(r.answer is not None for r in rows)
         if done < len(rows):
             raise JobError(f"Evaluation stopped: {done} of {len(rows)} answers are ready and cached, so "
@@ -386,5 +462,5 @@ def generate_answers(tasks: Sequence[Task], systems: Sequence[System], *, model_
     return out
 
 
-__all__ = ["Answer", "AnswerCache", "System", "adapter_fingerprint", "answer_key", "eval_gen_settings",
-           "generate_answers", "rag_messages", "system_label", "DEFAULT_MAX_NEW_TOKENS", "SAMPLING_TEMPERATURE"]
+__all__ = ["Answer", "AnswerCache", "System", "adapter_fingerprint", "answer_key", "calibrate", "eval_gen_settings",
+           "estimate_generation", "generate_answers", "rag_messages", "system_label", "DEFAULT_MAX_NEW_TOKENS", "SAMPLING_TEMPERATURE"]

@@ -14,7 +14,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator
 
-from iacdemo.hcl.extract import extract_hcl, first_code_block
+from iacdemo.hcl.extract import _looks_like_hcl, extract_hcl, first_code_block
 from iacdemo.hcl.parse import BLOCK_MARKER, HCLParseError, parse_hcl
 from iacdemo.hcl.schema import DATA, META_BLOCKS_NOT_CHECKED, RESOURCE, ProviderSchema, TypeSchema
 
@@ -43,6 +43,7 @@ class CheckResult:
     missing_required: list[dict] = field(default_factory=list)  # {address, argument, block_path}
     broken_references: list[dict] = field(default_factory=list)  # {reference, kind, used_in}
     malformed_blocks: list[str] = field(default_factory=list)  # wrong label count, duplicate addresses
+    not_hcl: bool = False  # the code does not parse and has no HCL shape at all (prose in a fence)
     other_provider_types: list[str] = field(default_factory=list)
     arguments_checked: int = 0  # arguments of known AWS types looked up in the schema
 
@@ -57,9 +58,15 @@ class CheckResult:
         return out
 
     def badges(self) -> list[tuple[str, str]]:
-        """(label, level) pairs for the UI; level is one of ok, info, warn, error."""
+        """(label, level) pairs for the UI; level is one of ok, info, warn, error.
+
+        The one source of every tab's badges, so they never contradict each other: a failure at one
+        stage (no code, no HCL, no parse) is the only badge, and the count names what was found.
+        """
         if not self.has_code:
             return [("no code", "error")]
+        if self.not_hcl:
+            return [("not HCL", "error")]
         if not self.parses:
             where = f" (line {self.parse_error_line})" if self.parse_error_line else ""
             return [(f"does not parse{where}", "error")]
@@ -76,10 +83,22 @@ class CheckResult:
                 badges.append((f"{count} {one if count == 1 else many}", "error"))
         if self.other_provider_types:
             badges.append((f"other providers: {', '.join(self.other_provider_types)}", "info"))
-        n = len(self.resources) + len(self.data_sources)
-        badges.append((f"{n} block{'s' if n != 1 else ''}", "info"))
+        found = [_count(len(self.resources), "resource"), _count(len(self.data_sources), "data source")]
+        found = [text for text in found if text]
+        if found:
+            badges.append((", ".join(found), "info"))
+        elif not self.malformed_blocks:  # a malformed block is a block: "no resources" would deny it
+            badges.append(("no resources", "info"))
         badges.append(("plannable", "ok") if self.plannable else ("not plannable", "error"))
         return badges
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}" if n else ""
+
+
+NOT_HCL_MESSAGE = ("This is not HCL: it has no block (`resource \"type\" \"name\" {`) and no `name = value` "
+                   "line, so it reads as prose.")
 
 
 def check_answer(answer: str | None, schema: ProviderSchema, *, official: bool = False,
@@ -101,6 +120,9 @@ def check_hcl(code: str, schema: ProviderSchema, *, nested_required: bool = Fals
     try:
         tree = parse_hcl(code, explicit_blocks=True)
     except HCLParseError as exc:
+        if not _looks_like_hcl(code):  # prose: a parser's complaint about its first comma helps nobody
+            result.not_hcl, result.parse_error = True, NOT_HCL_MESSAGE
+            return result
         result.parse_error, result.parse_error_line = str(exc), exc.line
         return result
     return check_tree(tree, code, schema, nested_required=nested_required)

@@ -9,8 +9,10 @@ from __future__ import annotations
 from functools import lru_cache
 
 from pygments import highlight
+from pygments.filter import simplefilter
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import TerraformLexer
+from pygments.token import Error, Text
 
 CSS_CLASS = "iac-hl"
 STYLE = "friendly"
@@ -34,6 +36,16 @@ def highlight_css() -> str:
     return "\n".join(scoped)
 
 
+@simplefilter
+def _errors_as_text(self, lexer, stream, options):
+    """The lexer's error tokens as plain text: code that does not parse would otherwise be boxed in red
+    character by character, which hides the one line the parse error names (that line is marked)."""
+    for ttype, value in stream:
+        yield (Text if ttype in Error else ttype), value
+
+
 @lru_cache(maxsize=1)
 def _lexer() -> TerraformLexer:
-    return TerraformLexer()
+    lexer = TerraformLexer()
+    lexer.add_filter(_errors_as_text())
+    return lexer

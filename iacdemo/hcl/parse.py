@@ -70,15 +70,31 @@ def warm_up() -> None:
     parse_hcl('locals {\n  warm = true\n}\n')
 
 
+# What a lark terminal is, for people: a parse error names what was found and, when only closers would
+# do, what is missing. lark's own expected-token lists (DBLQUOTE, ELSE, ENDFOR, ...) mean nothing to a
+# reader of the demo, so they are never shown.
+_CLOSERS = {"RBRACE": "'}'", "RSQB": "']'", "RPAR": "')'", "DBLQUOTE": 'a closing \'"\''}
+
+
 def _describe(exc: Exception) -> str:
     line, column = getattr(exc, "line", None), getattr(exc, "column", None)
-    where = f"line {line}, column {column}" if line not in (None, -1) else "end of input"
+    where = f"line {line}" if line not in (None, -1) else "at the end"
     if isinstance(exc, UnexpectedToken):
         token = exc.token
-        found = "end of input" if token.type == "$END" else repr(str(token).strip() or token.type)
-        expected = sorted(e for e in exc.expected if not e.startswith("__"))[:8]
-        hint = f" (expected one of: {', '.join(expected)})" if expected else ""
-        return f"HCL syntax error at {where}: unexpected {found}{hint}"
+        expected = {e for e in exc.expected if not e.startswith("__")}
+        if token.type == "$END":
+            missing = [_CLOSERS[e] for e in sorted(expected) if e in _CLOSERS]
+            return f"{where}: the code ends too early" + (f" (missing {' or '.join(missing)})" if missing else "")
+        # STRING_CHARS is lark's catch-all: it swallows the rest of the text, of which the first word is the culprit
+        found = _shown(str(token).split()[0] if token.type == "STRING_CHARS" and str(token).split() else str(token))
+        if expected == {"$END"}:
+            return f"{where}: unexpected {found} after the end of the last block"
+        return f"{where}: unexpected {found}"
     if isinstance(exc, UnexpectedCharacters):
-        return f"HCL syntax error at {where}: unexpected character {exc.char!r}"
-    return f"HCL syntax error at {where}: unexpected end of input"
+        return f"{where}: unexpected character {_shown(exc.char)}"
+    return f"{where}: the code ends too early"
+
+
+def _shown(text: str) -> str:
+    text = " ".join(text.split()) or "whitespace"
+    return "'" + (text if len(text) <= 30 else text[:30] + "…") + "'"

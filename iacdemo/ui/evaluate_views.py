@@ -55,6 +55,10 @@ def summary_md(comparison: Comparison | None) -> str:
     what = ("the tasks' reference programs (the harness's fidelity check)" if comparison.answers == REFERENCE
             else f"answers of `{comparison.model_id}`")
     settings = comparison.settings
+    if not getattr(comparison, "complete", True):
+        return (f"**Running…** {len(comparison.tasks)} task(s) scored so far ({comparison.seconds} s); the table "
+                f"fills in as each task's answers are scored. **Mode: {comparison.mode}**: "
+                f"{mode_note(comparison.mode)}.")
     lines = [f"**Mode: {comparison.mode}**: {mode_note(comparison.mode)}.",
              f"Scored {what} on {len(comparison.tasks)} IaC-Eval tasks in {comparison.seconds} s."]
     if comparison.answers != REFERENCE:
@@ -89,26 +93,55 @@ def results_frame(comparison: Comparison | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=headers)
 
 
-def chart_frame(comparison: Comparison | None) -> pd.DataFrame:
-    """Long format for one `gr.BarPlot`: a bar per (system, metric) in percent, coloured by metric.
+# Okabe-Ito: told apart with every common colour-vision deficiency, and on light and dark themes.
+SYSTEM_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999")
+LOWER_IS_BETTER = {"hallucinated types", "unknown arguments"}
 
-    Gradio 6's bar plot stacks bars that share an x value, and once drawn it keeps the colour domain it
-    first saw (bars of new colour values stay invisible). So each bar gets its own x label
-    ("base · pass@1") and the colour keys the metric, a fixed set, never the systems, which change.
+
+def system_colours(labels: Sequence[str]) -> dict[str, str]:
+    """One colour per system, by its position in the table (the legend and the bars share this)."""
+    return {label: SYSTEM_COLOURS[i % len(SYSTEM_COLOURS)] for i, label in enumerate(labels)}
+
+
+def chart_html(comparison: Comparison | None) -> str:
+    """Bars per metric, one per system, as plain HTML: every label in full and colours that match the legend.
+
+    Gradio's bar plot stacks bars sharing an x value, keeps the colour domain it first drew (a later
+    run's systems got other colours than its legend said) and cuts long x labels
+    ("tuned:smollm2-135m-instru…"), so the chart is drawn here instead; it also reads without JavaScript.
     """
-    bars, values, metrics, systems = [], [], [], []
-    if comparison is not None:
+    if comparison is None or not comparison.labels:
+        return ""
+    colours = system_colours(comparison.labels)
+    legend = "".join(
+        f'<span class="eval-chart-key" style="display:inline-flex;align-items:center;margin:0 14px 4px 0">'
+        f'<span style="width:12px;height:12px;border-radius:2px;background:{colours[label]};margin-right:6px;'
+        f'flex:none"></span>{html.escape(label)}</span>' for label in comparison.labels)
+    groups = []
+    for name, key in METRICS:
+        note = " (lower is better)" if name in LOWER_IS_BETTER else ""
+        rows = []
         for label in comparison.labels:
-            report = comparison.reports.get(label) or {}
-            for name, key in METRICS:
-                value = report.get(key)
-                if isinstance(value, (int, float)):
-                    bars.append(f"{label} · {name}")
-                    values.append(round(100 * float(value), 1))
-                    metrics.append(name)
-                    systems.append(label)
-    return pd.DataFrame({"bar": pd.Series(bars, dtype=str), "percent": pd.Series(values, dtype=float),
-                         "metric": pd.Series(metrics, dtype=str), "system": pd.Series(systems, dtype=str)})
+            value = (comparison.reports.get(label) or {}).get(key)
+            if not isinstance(value, (int, float)):
+                continue
+            percent = round(100 * float(value), 1)
+            rows.append(
+                f'<div class="eval-chart-row" data-system="{html.escape(label, quote=True)}" data-metric="{name}" '
+                f'data-percent="{percent}" style="display:flex;align-items:center;gap:8px;margin:2px 0">'
+                f'<span class="eval-chart-label" style="flex:0 0 34%;overflow-wrap:anywhere;font-size:0.9em">'
+                f"{html.escape(label)}</span>"
+                f'<span style="flex:1;background:rgba(127,127,127,0.15);border-radius:3px;height:16px">'
+                f'<span class="eval-chart-bar" style="display:block;height:100%;width:{percent}%;'
+                f'background:{colours[label]};border-radius:3px"></span></span>'
+                f'<span class="eval-chart-value" style="flex:0 0 4.5em;text-align:right;'
+                f'font-variant-numeric:tabular-nums">{percent:.1f}%</span></div>')
+        if rows:
+            groups.append(f'<div class="eval-chart-group" style="margin:8px 0">'
+                          f'<div style="font-weight:600">{html.escape(name)}{note}</div>{"".join(rows)}</div>')
+    return (f'<div class="eval-chart" aria-label="Rates per system (%)"><div style="font-weight:600;'
+            f'margin-bottom:4px">Rates per system (%)</div>'
+            f'<div class="eval-chart-legend" style="margin-bottom:4px">{legend}</div>{"".join(groups)}</div>')
 
 
 # ---- the task picker and a task's detail ------------------------------------------------------------------------
@@ -227,5 +260,5 @@ def history_choices(metas: Sequence[dict]) -> list[tuple[str, str]]:
     return choices
 
 
-__all__ = ["METRICS", "badge_html", "chart_frame", "check_badges", "history_choices", "mode_note", "pct",
+__all__ = ["METRICS", "badge_html", "chart_html", "check_badges", "history_choices", "mode_note", "pct",
            "results_frame", "summary_md", "task_choices", "task_detail_html"]

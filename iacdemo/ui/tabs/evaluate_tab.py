@@ -13,9 +13,11 @@ from typing import Any, Sequence
 import gradio as gr
 
 from iacdemo.errors import ConfigError
-from iacdemo.evaluation.answers import DEFAULT_MAX_NEW_TOKENS, System, eval_gen_settings
+from iacdemo.evaluation.answers import DEFAULT_MAX_NEW_TOKENS, System, estimate_generation, eval_gen_settings
 from iacdemo.evaluation.comparison import (Comparison, evaluate_reference, evaluate_systems, list_comparisons,
                                            load_comparison, save_comparison)
+from iacdemo.evaluation.eta import Forecast
+from iacdemo.evaluation.live import DONE, ERROR, run_with_updates
 from iacdemo.evaluation.tasks import Task, load_tasks, select_tasks
 from iacdemo.number_input import parse_number
 from iacdemo.settings import Settings
@@ -30,6 +32,9 @@ BASE, BASE_RAG, TUNED, TUNED_RAG = "base", "base + RAG", "tuned", "tuned + RAG"
 SYSTEM_CHOICES = (BASE, TUNED, BASE_RAG, TUNED_RAG)
 DEFAULT_COUNT = 10
 MAX_SAMPLES = 10
+# A handler that lets any other exception escape never answers: a pyo3 panic is a BaseException, and
+# Gradio then leaves the spinner running forever. Only these two may pass.
+LET_THROUGH = (KeyboardInterrupt, SystemExit)
 
 
 # ---- form -> evaluation ------------------------------------------------------------------------------------
@@ -76,22 +81,55 @@ def _selection(difficulties: Sequence[Any] | None, count: Any) -> dict:
     return {"difficulty": ",".join(str(d) for d in difficulties or []), "limit": count or None}
 
 
-def run_generation(ctx: AppContext, picked: Sequence[str] | None, adapter: str | None,
-                   difficulties: Sequence[Any] | None, count: Any, samples: Any, max_new_tokens: Any,
-                   progress=None, stop_event: threading.Event | None = None) -> Comparison:
-    """Validate the form, generate and score, save; the Comparison."""
+def _generation_form(ctx: AppContext, picked, adapter, difficulties, count, samples, max_new_tokens):
     systems = systems_from_form(picked, adapter)
     tasks = tasks_from_form(ctx, difficulties, count)
     n_samples = parse_number("Samples per task", samples, low=1, high=MAX_SAMPLES, integer=True)
     cap = ctx.settings.max_new_tokens_cap
     tokens = parse_number("Max new tokens", max_new_tokens, low=1, high=cap, integer=True)
-    gen = eval_gen_settings(n_samples, tokens, settings=ctx.settings)
+    return systems, tasks, n_samples, eval_gen_settings(n_samples, tokens, settings=ctx.settings)
+
+
+def run_generation(ctx: AppContext, picked: Sequence[str] | None, adapter: str | None,
+                   difficulties: Sequence[Any] | None, count: Any, samples: Any, max_new_tokens: Any,
+                   progress=None, stop_event: threading.Event | None = None, on_partial=None) -> Comparison:
+    """Validate the form, generate and score, save; the Comparison. `on_partial` sees it task by task."""
+    systems, tasks, n_samples, gen = _generation_form(ctx, picked, adapter, difficulties, count, samples,
+                                                      max_new_tokens)
     comparison = evaluate_systems(tasks, systems, model_id=ctx.model_id,
                                   session_provider=lambda: ctx.model_session(progress), samples=n_samples,
                                   gen=gen, settings=ctx.settings, progress=progress, stop_event=stop_event,
-                                  schema=_schema(ctx), selection=_selection(difficulties, count))
+                                  schema=_schema(ctx), selection=_selection(difficulties, count),
+                                  on_partial=on_partial)
     save_comparison(comparison, ctx.settings)
     return comparison
+
+
+def estimate_run(ctx: AppContext, picked: Sequence[str] | None, adapter: str | None,
+                 difficulties: Sequence[Any] | None, count: Any, samples: Any, max_new_tokens: Any,
+                 progress=None) -> Forecast:
+    """How long "Run evaluation" with this form would take here (loads the model and times it if needed)."""
+    systems, tasks, n_samples, gen = _generation_form(ctx, picked, adapter, difficulties, count, samples,
+                                                      max_new_tokens)
+    return estimate_generation(tasks, systems, model_id=ctx.model_id,
+                               session_provider=lambda: ctx.model_session(progress), samples=n_samples,
+                               gen=gen, settings=ctx.settings)
+
+
+def stream_generation(ctx: AppContext, picked, adapter, difficulties, count, samples, max_new_tokens, *,
+                      stop_event: threading.Event):
+    """Run an evaluation on its own thread; yields ("progress", (fraction, message)), ("partial", Comparison)
+    while it runs, then ("done", Comparison) or ("error", exception). Nothing it raises escapes."""
+    def work(emit):
+        return run_generation(ctx, picked, adapter, difficulties, count, samples, max_new_tokens,
+                              progress=lambda fraction, message: emit(("progress", (fraction, message))),
+                              stop_event=stop_event, on_partial=lambda partial: emit(("partial", partial)))
+
+    for kind, value in run_with_updates(work, stop_event=stop_event, name="iacdemo-evaluate"):
+        if kind in (DONE, ERROR):
+            yield ("done" if kind == DONE else "error"), value
+        else:
+            yield value
 
 
 def run_reference(ctx: AppContext, difficulties: Sequence[Any] | None, count: Any, progress=None) -> Comparison:
@@ -108,12 +146,17 @@ def _schema(ctx: AppContext):
     return load_schema(ctx.settings)
 
 
-def comparison_views(comparison: Comparison | None) -> list:
-    """Values for: summary, results table, chart, task picker, task detail."""
+def comparison_views(comparison: Comparison | None, keep_selection: bool = False) -> list:
+    """Values for: summary, results table, chart, task picker, task detail.
+
+    `keep_selection`: while a run streams in, the task someone is reading stays picked and shown.
+    """
     choices = views.task_choices(comparison)
+    if keep_selection:
+        return [views.summary_md(comparison), views.results_frame(comparison), views.chart_html(comparison),
+                gr.update(choices=choices), gr.update()]
     first = choices[0][1] if choices else None
-    chart = views.chart_frame(comparison)
-    return [views.summary_md(comparison), views.results_frame(comparison), chart if len(chart) else None,
+    return [views.summary_md(comparison), views.results_frame(comparison), views.chart_html(comparison),
             gr.update(choices=choices, value=first), views.task_detail_html(comparison, first)]
 
 
@@ -132,7 +175,8 @@ def build(ctx: AppContext) -> None:
     switches = ctx.service("evaluate-stop-switches", StopSwitches)
     gr.Markdown("Score models on IaC-Eval's tasks, offline: the first code block of each answer must plan "
                 "(judged statically from the provider docs) and satisfy the task's Rego intent policy. "
-                f"Answers come from the current model (`{ctx.model_id}`) and are cached, so a rerun is instant.",
+                f"Answers come from the current model (`{ctx.model_id}`) and are cached: a rerun only scores them. "
+                "On a CPU a run takes minutes; *Estimate time* says how long before you start.",
                 elem_classes=["hide-in-present"])
     with gr.Row():
         with gr.Column(scale=3):
@@ -158,14 +202,13 @@ def build(ctx: AppContext) -> None:
         run_btn = gr.Button("Run evaluation", variant="primary", elem_id="eval-run")
         reference_btn = gr.Button("Score reference answers", elem_id="eval-reference")
         stop_btn = gr.Button("Stop", variant="stop", elem_id="eval-stop")
+        estimate_btn = gr.Button("Estimate time", elem_id="eval-estimate-btn")
+    estimate = gr.Markdown("", elem_id="eval-estimate")
     errors = error_box("eval-error")
     summary = gr.Markdown("", elem_id="eval-summary")
     table = gr.Dataframe(views.results_frame(None), label="Results per system", interactive=False,
                          elem_id="eval-table")
-    # Starts as None: a plot created with an empty frame and a colour field never draws its bars. Sorted
-    # by label, so each system's bars stay together (see `chart_frame` for why colour = metric).
-    chart = gr.BarPlot(None, x="bar", y="percent", color="metric", x_label_angle=-30, y_lim=[0, 100],
-                       sort="x", label="Rates per system (%)", x_title=" ", elem_id="eval-chart")
+    chart = gr.HTML("", elem_id="eval-chart")
     with gr.Row():
         task_picker = gr.Dropdown(choices=[], label="Task (✓/✗ per system, in table order)", scale=1,
                                   elem_id="eval-task")
@@ -189,17 +232,35 @@ def build(ctx: AppContext) -> None:
     def on_run(picked, adapter_dir, levels, n, n_samples, max_tokens, request: gr.Request,
                progress=gr.Progress()):
         stop_event = switches.arm(_session_key(request))
+        shown_partial = False
+        for kind, value in stream_generation(ctx, picked, adapter_dir, levels, n, n_samples, max_tokens,
+                                             stop_event=stop_event):
+            if kind == "progress":
+                progress(value[0], desc=value[1])
+            elif kind == "partial":  # a task scored: the table fills while the run goes on
+                yield [hide_error(), *comparison_views(value, keep_selection=shown_partial), gr.update(), gr.update()]
+                shown_partial = True
+            elif kind == "error":
+                yield [show_error(value), *unchanged(), gr.update(), gr.update()]
+            else:
+                yield [hide_error(), *comparison_views(value), value, history_update(settings, value.id)]
+
+    def on_estimate(picked, adapter_dir, levels, n, n_samples, max_tokens, progress=gr.Progress()):
         try:
-            comparison = run_generation(ctx, picked, adapter_dir, levels, n, n_samples, max_tokens,
-                                        progress=report_to(progress), stop_event=stop_event)
-        except Exception as exc:  # noqa: BLE001 - shown to the user, the app keeps serving
-            return [show_error(exc), *unchanged(), gr.update(), gr.update()]
-        return [hide_error(), *comparison_views(comparison), comparison, history_update(settings, comparison.id)]
+            forecast = estimate_run(ctx, picked, adapter_dir, levels, n, n_samples, max_tokens,
+                                    progress=report_to(progress))
+        except LET_THROUGH:
+            raise
+        except BaseException as exc:  # noqa: BLE001
+            return show_error(exc), gr.update()
+        return hide_error(), forecast.text()
 
     def on_reference(levels, n, progress=gr.Progress()):
         try:
             comparison = run_reference(ctx, levels, n, progress=report_to(progress))
-        except Exception as exc:  # noqa: BLE001
+        except LET_THROUGH:
+            raise
+        except BaseException as exc:  # noqa: BLE001
             return [show_error(exc), *unchanged(), gr.update(), gr.update()]
         return [hide_error(), *comparison_views(comparison), comparison, history_update(settings, comparison.id)]
 
@@ -227,6 +288,9 @@ def build(ctx: AppContext) -> None:
                   concurrency_limit=1, concurrency_id="evaluate-generate", api_visibility="private")
     reference_btn.click(on_reference, inputs=[difficulties, count], outputs=outputs, concurrency_limit=1,
                         concurrency_id="evaluate-reference", api_visibility="private")
+    estimate_btn.click(on_estimate, inputs=[systems, adapter, difficulties, count, samples, max_new_tokens],
+                       outputs=[errors, estimate], concurrency_limit=1, concurrency_id="evaluate-generate",
+                       api_visibility="private")
     stop_btn.click(on_stop, api_visibility="private", show_progress="hidden")
     task_picker.change(on_pick, inputs=[current, task_picker], outputs=[errors, detail], api_visibility="private",
                        show_progress="hidden")
