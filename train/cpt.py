@@ -39,6 +39,7 @@ from iacdemo.training import runs
 from iacdemo.training.config import TrainConfig
 from iacdemo.training.data import BatchOrder, batch_at, build_training_data, total_steps
 from iacdemo.training.packing import IGNORE, collate
+from iacdemo.training.tensorboard_log import log_metrics_row
 
 STOP_REQUESTED = False
 
@@ -293,6 +294,7 @@ def train(config: TrainConfig, accelerator, run_dir: Path, log: logging.Logger) 
         eval_loss = evaluate(unwrapped, data.eval_blocks, config, accelerator, pad_id, loaded.dtype)
         if is_main and eval_loss is not None:
             runs.append_metrics(run_dir, {"step": 0, "eval_loss": eval_loss, "elapsed_s": round(elapsed(), 2)})
+            log_metrics_row(run_dir, {"step": 0, "eval_loss": eval_loss})
             log.info("step 0 eval_loss %.4f", eval_loss)
 
     # 5. The loop.
@@ -345,6 +347,7 @@ def train(config: TrainConfig, accelerator, run_dir: Path, log: logging.Logger) 
                 row["eval_loss"] = evaluate(unwrapped, data.eval_blocks, config, accelerator, pad_id, loaded.dtype)
             if is_main:
                 runs.append_metrics(run_dir, row)
+                log_metrics_row(run_dir, row)
                 runs.write_status(run_dir, step=step, last_loss=row["loss"], elapsed_s=row["elapsed_s"],
                                   tokens_per_s=row["tokens_per_s"])
                 log.info("step %d/%d loss %.4f lr %.2e grad_norm %.3f tok/s %.0f%s", step, steps, row["loss"],
