@@ -22,6 +22,7 @@ from iacdemo.experiment import measures as M
 from iacdemo.experiment.config import ExperimentConfig
 from iacdemo.experiment.generate import Request, generate_requests
 from iacdemo.experiment.repair import default_diagnostics, final_answer, repair
+from iacdemo.experiment.repair_eval import repair_tasks
 from iacdemo.experiment.steps import StepCache, run_step
 from iacdemo.settings import SYSTEM_PROMPT, Settings, get_settings
 
@@ -308,6 +309,7 @@ class Experiment:
         names = {BASE: None, **{s: session.attach_adapter(self.adapters[s]) for s in self.model_systems() if s != BASE}}
         texts = [t for t in general[BASE] if t.strip() and len(session.tokenizer(t)["input_ids"]) >= 2]
         done, total = 0, len(texts) * len(names)
+        self.progress("forgetting", done, total)
         ppl: dict[str, float | None] = {}
         for system, name in names.items():
             values = []
@@ -324,9 +326,6 @@ class Experiment:
     def task_step(self) -> dict:
         from iacdemo.evaluation.answers import System, eval_gen_settings
         from iacdemo.evaluation.comparison import evaluate_systems
-        from iacdemo.evaluation.harness import score_answer
-        from iacdemo.evaluation.prompts import task_messages
-        from iacdemo.evaluation.report import build_report
         from iacdemo.evaluation.tasks import load_tasks, select_tasks
         from iacdemo.evaluation.terraform_cli import detect_mode
 
@@ -348,24 +347,23 @@ class Experiment:
             progress=lambda fraction, message: self.progress("IaC-Eval", int(fraction * 1000), 1000))
         reports = {label: _headline(r) for label, r in comparison.reports.items()}
         per_task = {label: [t["answers"][label][0] for t in comparison.tasks] for label in comparison.reports}
+        repair_answers: dict[str, list] = {}
         for source, label in ((BASE, BASE_REPAIR), (TUNED, TUNED_REPAIR)):
-            first = [s.get("answer", "") for s in per_task[source]]
-            rounds = self.repair(f"IaC-Eval {label}", source, [task_messages(t.prompt) for t in tasks], first,
-                                 ie.max_new_tokens)
-            by_round = []
-            for r in range(self.config.measure.repair_rounds + 1):
-                answers = [rs[min(r, len(rs) - 1)].answer for rs in rounds]
-                results = [score_answer(t, a, schema, mode=mode) for t, a in zip(tasks, answers)]
-                by_round.append(_headline(build_report(tasks, results, mode=mode, answers="generate")))
-            reports[label] = {**by_round[-1], "by_round": [{"round": i, "pass_at_1": b["pass_at_1"],
-                                                            "plannable_rate": b["plannable_rate"]}
-                                                           for i, b in enumerate(by_round)],
-                              "repaired_tasks": sum(len(rs) > 1 for rs in rounds)}
+            repaired = repair_tasks(
+                tasks, [s.get("answer", "") for s in per_task[source]], model_id=self.config.model,
+                adapter=self.adapters.get(source), session_provider=self.session, gen=gen,
+                rounds=self.config.measure.repair_rounds, schema=schema, mode=mode, cache=self.answers,
+                batch_rows=self.config.measure.batch_rows, settings=self.settings,
+                progress=lambda done, total, label=label: self.progress(f"IaC-Eval {label}", done, total))
+            reports[label] = {**repaired["final"], "mode": mode, "tasks": len(tasks),
+                              "by_round": repaired["by_round"], "repaired_tasks": repaired["repaired_tasks"]}
+            repair_answers[label] = repaired["answers"]
         return {"mode": mode, "tasks": [t.id for t in tasks], "difficulty": ie.difficulty, "limit": ie.limit,
                 "systems": reports,
                 "answers": {label: [{"task_id": t["id"], "answer": s.get("answer", ""), "plannable": s["plannable"],
                                      "passed": s["passed"]} for t, s in zip(comparison.tasks, per_task[label])]
-                            for label in per_task}}
+                            for label in per_task},
+                "repair_answers": repair_answers}
 
 
 _HEADLINE_KEYS = ("mode", "tasks", "pass_at_1", "plannable_rate", "code_block_rate", "parse_rate",
