@@ -59,7 +59,8 @@ max_new_tokens = 8
 '''
 
 
-def test_pipeline_end_to_end_then_resumes_from_cache(tiny_model_dir, settings, tmp_path):
+def test_pipeline_end_to_end_then_resumes_from_cache(tiny_model_dir, settings, tasks, tmp_path):
+    level_1 = [t.id for t in tasks if t.difficulty == 1]
     out = tmp_path / "report"
     path = tmp_path / "tiny.toml"
     path.write_text(tiny_toml(tiny_model_dir, out))
@@ -79,7 +80,7 @@ def test_pipeline_end_to_end_then_resumes_from_cache(tiny_model_dir, settings, t
     for key in ("code_block_rate", "plannable_rate", "prose_rate", "drift_rate", "pass_at_1"):
         assert tuned[key] is not None, key
     assert "forgetting_ratio" in tuned  # None when the random base model's general answers are empty
-    assert report["iac_eval"]["mode"] in ("static", "real") and report["iac_eval"]["tasks"] == [0]
+    assert report["iac_eval"]["mode"] in ("static", "real") and report["iac_eval"]["tasks"] == level_1[:1]
     assert [f["finding"][:2] for f in report["findings"]] == ["1.", "2.", "3."]
     md = (out / "report.md").read_text()
     assert "| tuned + repair |" in md and "## The original's findings, as numbers" in md and "![systems.png]" in md
@@ -121,10 +122,10 @@ def test_pipeline_end_to_end_then_resumes_from_cache(tiny_model_dir, settings, t
     assert firsts["chat requests"][0] == firsts["chat requests"][1] > 0  # all answers were cached
     assert rerun.report["table"] == report["table"]
 
-    # A changed IaC-Eval section redoes only the task step (task 0's answers come from the answer cache).
+    # A changed IaC-Eval section redoes only the task step (the first task's answers come from the answer cache).
     path.write_text(tiny_toml(tiny_model_dir, out, limit=2))
     third = run_experiment(load_config(path), settings)
-    assert third.ran == ["task"] and third.report["iac_eval"]["tasks"] == [0, 1]
+    assert third.ran == ["task"] and third.report["iac_eval"]["tasks"] == level_1[:2]
 
 
 def test_cli_reports_bad_configs_clearly(tmp_path, capsys):
