@@ -34,9 +34,12 @@ class Bars:
         if bar is None:
             bar = self.bars[label] = tqdm(total=max(total, 1), desc=label, file=sys.stderr, dynamic_ncols=True,
                                           leave=True)
-        if total and bar.total != total:
+        done = min(done, total or bar.total)
+        if bar.n == done and (not total or bar.total == total):
+            return  # nothing new: a redraw per poll would fill a log file with identical lines
+        if total:
             bar.total = total
-        bar.n = min(done, bar.total)
+        bar.n = done
         bar.refresh()
 
     def close(self) -> None:

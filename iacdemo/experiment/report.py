@@ -253,6 +253,30 @@ def write_report(report_dir: Path, config, results: dict, settings: Settings) ->
     return report
 
 
+COMPACT = (("learned: probe type / args known", ("probe_right_type", "probe_known_args")),
+           ("kept: code block / prose", ("code_block_rate", "prose_rate")),
+           ("drift: docs artefacts", ("drift_rate",)),
+           ("IaC-Eval pass@1", ("pass_at_1",)),
+           ("IaC-Eval plannable", ("iac_plannable",)))
+
+
+def compact_table(rows: dict[str, dict]) -> str:
+    """system x learned / kept / drift / pass@1 / plannable: the table the README shows."""
+    lines = ["| system | " + " | ".join(h for h, _ in COMPACT) + " |", "|---" * (len(COMPACT) + 1) + "|"]
+    for system, row in rows.items():
+        cells = [" / ".join(_fmt(row.get(k)) for k in keys) for _, keys in COMPACT]
+        lines.append(f"| {system} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def sizes_line(config: dict, results: dict) -> str:
+    m, learned = config["measure"], results.get("learned") or {}
+    return (f"Sizes: {len(learned.get('types') or [])} resource types probed, {len(m['chat_requests'])} chat requests, "
+            f"{len(m['general_prompts'])} general questions, answers up to {m['max_new_tokens']} new tokens "
+            f"(IaC-Eval {config['iac_eval']['max_new_tokens']}), {m['repair_rounds']} repair rounds, greedy decoding. "
+            "Small samples: read the rates as counts (0.5 of 2 prompts is one answer).")
+
+
 def render_markdown(report: dict, results: dict) -> str:
     config = report["config"]
     rows = report["table"]
@@ -268,12 +292,13 @@ def render_markdown(report: dict, results: dict) -> str:
     lines += [f"Slice: {', '.join(config['slice']['services']) or config['slice']['path_pattern']} — "
               f"{slice_info.get('trained_pages')} pages trained, {slice_info.get('held_out_pages')} held out "
               f"({_fmt((slice_info.get('stats') or {}).get('tokens'))} tokens).", "",
-              "Training: " + ("; ".join(train_bits) or "–") + ".", ""]
+              "Training: " + ("; ".join(train_bits) or "–") + ".", "", sizes_line(config, results), ""]
     if report.get("iac_eval"):
         ie = report["iac_eval"]
         lines += [f"IaC-Eval: {len(ie['tasks'] or [])} dev tasks (difficulty {ie['difficulty']}, first {ie['limit']}), "
                   f"**{ie['mode']} mode** ({'Terraform plan' if ie['mode'] == 'real' else 'static emulated plan: no Terraform here'}).", ""]
-    lines += ["## Headline", "", "| system | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
+    lines += ["## Headline", "", compact_table(rows), "", "## Every measurement", "",
+              "| system | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
               "|---" * (len(COLUMNS) + 1) + "|"]
     for system, row in rows.items():
         lines.append(f"| {system} | " + " | ".join(_fmt(row.get(k)) for k, _, _ in COLUMNS) + " |")
