@@ -191,3 +191,20 @@ def test_evaluate_cli_repair_rounds(tiny_model_dir, settings, tmp_path, monkeypa
     assert len(report["repair_answers"]) == 2
     rounds = report["repair_answers"][0]["rounds"]
     assert len(rounds) == 3 and all(r["diagnostics"] for r in rounds)
+
+
+def test_repair_chat_rounds_on_a_loaded_session(tiny_model_dir, settings, schema, tmp_path):
+    """The core a Compare-tab repair pane calls: one chat answer, repaired round by round."""
+    from iacdemo.experiment.repair_eval import repair_chat
+    from iacdemo.generation.session import ModelSession
+    from iacdemo.generation.side_by_side import GenSettings
+
+    isolated = settings.with_overrides(cache_dir=_eval_cache(tmp_path / "cache", settings))
+    session = ModelSession.load(str(tiny_model_dir), settings=isolated)
+    broken = '```hcl\nresource "aws_dynamodb_contributor_insights" "b" {\n  index_name = "i"\n}\n```'
+    rounds = repair_chat(session, [{"role": "user", "content": "Enable contributor insights on my table."}],
+                         broken, rounds=2, gen=GenSettings(max_new_tokens=8), schema=schema, settings=isolated)
+    assert len(rounds) == 3 and rounds[0].answer == broken
+    assert "required argument `table_name`" in rounds[0].diagnostics[0]
+    assert all(r.diagnostics for r in rounds)  # a random model never fixes it: every round is tried
+    assert len(list((isolated.eval_dir / "answers").rglob("*.json"))) == 2  # the two repair answers, cached

@@ -50,6 +50,7 @@ class MeasureConfig:
     max_new_tokens: int = 192
     max_types: int = 6  # resource types of the slice probed (trained pages first)
     perplexity_tokens: int = 1024  # tokens scored per page
+    max_pages: int = 40  # pages scored for perplexity (held-out ones first, then trained ones; sorted by path)
     chat_requests: list[str] = field(default_factory=lambda: list(DEFAULT_CHAT_REQUESTS))
     general_prompts: list[str] = field(default_factory=lambda: list(DEFAULT_GENERAL_PROMPTS))
     repair_rounds: int = 2
@@ -158,6 +159,7 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> ExperimentCo
     _positive(m.max_new_tokens, f"{source} [measure].max_new_tokens", 8)
     _positive(m.max_types, f"{source} [measure].max_types")
     _positive(m.perplexity_tokens, f"{source} [measure].perplexity_tokens", 16)
+    _positive(m.max_pages, f"{source} [measure].max_pages", 2)
     _positive(m.batch_rows, f"{source} [measure].batch_rows")
     _positive(m.retrieval_k, f"{source} [measure].retrieval_k")
     _positive(m.repair_rounds, f"{source} [measure].repair_rounds", 0)

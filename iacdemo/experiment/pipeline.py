@@ -242,11 +242,14 @@ class Experiment:
         session = self.session()
         names = {BASE: None, **{s: session.attach_adapter(self.adapters[s]) for s in self.model_systems() if s != BASE}}
         pages = slice_result["pages"]
+        held, trained = [p for p in pages if p["held_out"]], [p for p in pages if not p["held_out"]]
+        n_held = min(len(held), max(1, m.max_pages // 2))
+        scored = held[:n_held] + trained[:m.max_pages - n_held]
         ppl: dict[str, dict] = {}
-        done, total = 0, len(pages) * len(names)
+        done, total = 0, len(scored) * len(names)
         for system, name in names.items():
             per_page = {}
-            for page in pages:
+            for page in scored:
                 per_page[page["path"]] = perplexity(session, page["text"], name, max_tokens=m.perplexity_tokens)
                 done += 1
                 self.progress("perplexity", done, total)
