@@ -157,7 +157,8 @@ class Experiment:
 
         self.report_dir.mkdir(parents=True, exist_ok=True)
         results: dict[str, dict] = {}
-        results["slice"] = self.step("slice", self.config.fingerprint("slice", "train"), self.slice_step)
+        held_out = self.config.train_config("<dataset>", "<out>").eval_fraction  # decides the held-out pages
+        results["slice"] = self.step("slice", f"{self.config.fingerprint('slice')}|{held_out}", self.slice_step)
         results["train"] = self.train_steps(results["slice"])
         fp = self.config.fingerprint("slice", "train", "better_data", "measure") + self.adapter_fp(TUNED, BETTER)
         results["learned"] = self.step("learned", fp, lambda: self.learned_step(results["slice"]))
