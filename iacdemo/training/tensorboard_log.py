@@ -1,6 +1,6 @@
 """Every metrics row of a run also goes to TensorBoard event files, next to `metrics.jsonl`.
 
-TensorBoard, W&B (`wandb sync --sync-tensorboard`) and trackio all read the event-file format, so a
+Event files are what TensorBoard reads and what W&B imports (`wandb sync --sync-tensorboard DIR`), so a
 run can be watched in the tools people already use: `tensorboard --logdir runs/` shows every run.
 `metrics.jsonl` stays the source of truth for the app; the event files are a copy, and a failure to
 write them (tensorboard not installed, a read-only folder) never stops a training run.
