@@ -91,6 +91,20 @@ def test_pipeline_end_to_end_then_resumes_from_cache(tiny_model_dir, settings, t
     better = json.loads((out / "runs" / "better-data" / "status.json").read_text())["data"]
     assert better["chat_tokens"] > plain["chat_tokens"] > 0
 
+    # ... and the difference is the instruction pairs, not only the ratio: at a ratio that takes every
+    # example (each at most 4 times), better data has about 2.6x as many distinct chat examples.
+    from iacdemo.models import load_tokenizer
+    from iacdemo.training.data import build_training_data
+
+    config = load_config(path)
+    tokenizer = load_tokenizer(str(tiny_model_dir), settings)
+    counts = {}
+    for better_data in (False, True):
+        train = config.train_config(out / "data" / "slice", tmp_path / "unused", better=better_data)
+        train.chat_mix_ratio = 0.9
+        counts[better_data] = build_training_data(train, tokenizer, settings).stats["chat_examples"]
+    assert counts[False] > 0 and counts[True] >= 2 * counts[False], counts
+
     # Repair rounds are recorded, round 0 being the single-shot answer.
     task = json.loads((out / "steps" / "task.json").read_text())["result"]
     rounds = task["systems"][TUNED_REPAIR]["by_round"]
