@@ -45,6 +45,7 @@ from iacdemo.training.cpu_share import TrainerCpuShare
 from iacdemo.training.data import BatchOrder, batch_at, build_training_data, total_steps
 from iacdemo.training.packing import IGNORE, collate
 from iacdemo.training.page_split import write_page_split
+from iacdemo.training.tensorboard_log import log_metrics_row
 
 STOP_REQUESTED = False
 
@@ -397,6 +398,7 @@ def log_metrics(job: Job, row: dict) -> None:
     if not job.is_main:
         return
     runs.append_metrics(job.run_dir, row)
+    log_metrics_row(job.run_dir, row)
     job.status.write(step=job.step, last_loss=row["loss"], elapsed_s=row["elapsed_s"],
                      tokens_per_s=row["tokens_per_s"])
     job.log.info("step %d/%d loss %.4f lr %.2e grad_norm %.3f tok/s %.0f%s", job.step, job.steps, row["loss"],
@@ -419,6 +421,7 @@ def train_loop(job: Job) -> bool:
         eval_loss = job.evaluate()
         if job.is_main and eval_loss is not None:
             runs.append_metrics(job.run_dir, {"step": 0, "eval_loss": eval_loss, "elapsed_s": round(job.elapsed(), 2)})
+            log_metrics_row(job.run_dir, {"step": 0, "eval_loss": eval_loss})
             job.log.info("step 0 eval_loss %.4f", eval_loss)
     job.model.train()
     window_loss, window_tokens, window_steps, window_start = 0.0, 0, 0, time.perf_counter()

@@ -56,6 +56,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cpu-threads", type=int, default=0, metavar="N",
                         help="CPU threads for torch in generate mode (0 = torch's default; on a busy shared "
                              "CPU, 1 can be several times faster)")
+    parser.add_argument("--repair", type=int, default=0, metavar="N",
+                        help="generate mode: feed each answer's diagnostics (static checks; Terraform's errors in "
+                             "real mode) back to the model for up to N more turns and score every round")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="score only the first N tasks")
     parser.add_argument("--difficulty", default=None, metavar="LEVELS", help="e.g. 1,2: only these levels")
     parser.add_argument("--out", required=True, metavar="FILE", help="where to write the JSON report")
@@ -100,6 +103,8 @@ def run(args: argparse.Namespace) -> dict:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}.")
     if args.samples < 1:
         raise ConfigError(f"--samples must be at least 1, got {args.samples}.")
+    if args.repair < 0:
+        raise ConfigError(f"--repair must be 0 (off) or more rounds, got {args.repair}.")
     tasks = select_tasks(load_tasks(args.tasks), parse_difficulties(args.difficulty), args.limit)
     if not tasks:
         raise ConfigError("No task matches --difficulty/--limit.")
@@ -151,8 +156,9 @@ def run_generate(args: argparse.Namespace, tasks, schema, mode: str) -> dict:
     gen = generation_settings(args, settings)
     selection = {"tasks_file": str(args.tasks or settings.iac_eval_csv), "limit": args.limit,
                  "difficulty": args.difficulty}
+    provider = _session_loader(model_id, settings)  # one model for the answers and their repair
     comparison = evaluate_systems(tasks, [system], model_id=model_id,
-                                  session_provider=_session_loader(model_id, settings), samples=args.samples,
+                                  session_provider=provider, samples=args.samples,
                                   gen=gen, settings=settings, progress=_print_progress, schema=schema, mode=mode,
                                   selection=selection)
     saved = save_comparison(comparison, settings)
@@ -162,7 +168,21 @@ def run_generate(args: argparse.Namespace, tasks, schema, mode: str) -> dict:
     report["settings"] = {**comparison.settings, "model": model_id, "adapter": args.adapter, "rag": args.rag}
     report["results"] = [{"task_id": task["id"], **sample} for task in comparison.tasks
                          for sample in task["answers"][system.label]]
+    if args.repair:
+        report["repair"] = _repair(args, tasks, comparison, system, model_id, provider, gen, schema, mode, settings)
+        report["repair_answers"] = report["repair"].pop("answers")
     return report
+
+
+def _repair(args, tasks, comparison, system, model_id, provider, gen, schema, mode, settings) -> dict:
+    """`--repair N`: the first sample's answer of each task, repaired round by round and rescored."""
+    from iacdemo.experiment.repair_eval import repair_tasks
+
+    first = [task["answers"][system.label][0].get("answer", "") for task in comparison.tasks]
+    return repair_tasks(tasks, first, model_id=model_id, adapter=args.adapter,
+                        session_provider=provider, gen=gen, rounds=args.repair,
+                        schema=schema, mode=mode, settings=settings,
+                        progress=lambda done, total: _print_progress(done / max(total, 1), f"repair {done}/{total}"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot write {args.out}: {exc}", file=sys.stderr)
         return 2
-    summary = {k: v for k, v in report.items() if k not in ("failures", "results")}
+    summary = {k: v for k, v in report.items() if k not in ("failures", "results", "repair_answers")}
     summary["out"] = str(args.out)
     print(json.dumps(summary))
     return 0

@@ -14,6 +14,14 @@ of these short examples.
 
 The corpus dataset's rows are cleaned text without code fences, so the examples are cut from the raw
 markdown pages (same paths) where the fences still mark where the HCL ends.
+
+"Better data" (`instructions=True`, the original experiment's other next step) adds two instruction
+pairs per resource page, so the model meets the page's facts in the form it is asked for them in chat:
+
+    user:      "Write Terraform HCL for an `aws_x` resource: <description>"  -> the Example Usage block
+    user:      "Which arguments does the `aws_x` resource take? ..."        -> the argument list
+                                                                              (required / optional)
+                                                                              and the Example Usage block
 """
 from __future__ import annotations
 
@@ -31,6 +39,10 @@ _EXAMPLE_HEADING = re.compile(r"^##\s+Example(?: Usage)?s?\b.*$", re.M | re.I)
 _NEXT_H2 = re.compile(r"^##\s+(?!#)", re.M)
 _FENCE = re.compile(r"^```[ \t]*(terraform|hcl|tf)?[ \t]*\n(.*?)\n```[ \t]*$", re.M | re.S)
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+_TYPE_TITLE = re.compile(r"^#\s*Resource:\s*(aws_[a-z0-9_]+)", re.M)
+_ARGUMENTS_HEADING = re.compile(r"^##\s+Argument(?:s)? Reference\b.*$", re.M | re.I)
+_ARGUMENT_BULLET = re.compile(r"^[*-]\s+`([a-z][a-z0-9_]*)`\s+-\s+\((Required|Optional)\b", re.M)
+MAX_LISTED_ARGUMENTS = 24  # a few pages list 100+: the answer would be a wall of names
 MAX_EXAMPLE_CHARS = 4000  # longer examples would dominate the mix and rarely fit a block
 
 
@@ -87,8 +99,64 @@ def chat_pair(doc: Doc) -> ChatPair | None:
     return ChatPair(path=doc.path, user=user, assistant=f"```hcl\n{code}\n```")
 
 
-def chat_pairs(docs: Iterable[Doc]) -> list[ChatPair]:
-    return [p for p in (chat_pair(d) for d in docs) if p is not None]
+def page_arguments(doc: Doc) -> tuple[list[str], list[str]]:
+    """(required, optional) top-level argument names from the page's "## Argument Reference" section."""
+    body = doc.body
+    heading = _ARGUMENTS_HEADING.search(body)
+    if not heading:
+        return [], []
+    section = body[heading.end():]
+    nxt = _NEXT_H2.search(section)
+    section = section[:nxt.start()] if nxt else section
+    section = re.split(r"^###\s", section, maxsplit=1, flags=re.M)[0]  # nested blocks' arguments come later
+    required: list[str] = []
+    optional: list[str] = []
+    for name, kind in _ARGUMENT_BULLET.findall(section):
+        target = required if kind == "Required" else optional
+        if name not in required and name not in optional:
+            target.append(name)
+    return required, optional
+
+
+def instruction_pairs(doc: Doc) -> list[ChatPair]:
+    """Better data: "type + description -> example" and "type's arguments -> list and example" pairs.
+
+    Only for managed-resource pages with an Example Usage block (data sources and guides have no
+    resource to write); an empty list for every other page.
+    """
+    title = _TYPE_TITLE.search(doc.body)
+    code = example_hcl(doc)
+    if not title or not code or len(code) > MAX_EXAMPLE_CHARS:
+        return []
+    type_name, description = title.group(1), page_description(doc)
+    fenced = f"```hcl\n{code}\n```"
+    pairs = [ChatPair(doc.path, f"Write Terraform HCL for an `{type_name}` resource"
+                                + (f": {description}" if description else "."), fenced)]
+    required, optional = page_arguments(doc)
+    if required or optional:
+        def names(items: list[str]) -> str:
+            shown = ", ".join(f"`{n}`" for n in items[:MAX_LISTED_ARGUMENTS])
+            return shown + (f" and {len(items) - MAX_LISTED_ARGUMENTS} more" if len(items) > MAX_LISTED_ARGUMENTS
+                            else "")
+
+        lines = [f"Required arguments: {names(required)}." if required else "It has no required arguments.",
+                 f"Optional arguments: {names(optional)}." if optional else ""]
+        answer = f"`{type_name}` takes these arguments.\n\n" + "\n".join(l for l in lines if l)
+        pairs.append(ChatPair(doc.path, f"Which arguments does the `{type_name}` resource take? Show an example.",
+                              f"{answer}\n\n{fenced}"))
+    return pairs
+
+
+def chat_pairs(docs: Iterable[Doc], instructions: bool = False) -> list[ChatPair]:
+    """The forgetting guard's pairs; with `instructions`, also the better-data instruction pairs."""
+    pairs: list[ChatPair] = []
+    for doc in docs:
+        pair = chat_pair(doc)
+        if pair is not None:
+            pairs.append(pair)
+        if instructions:
+            pairs.extend(instruction_pairs(doc))
+    return pairs
 
 
 def render_chat_example(pair: ChatPair, tokenizer, system_prompt: str = SYSTEM_PROMPT) -> Example | None:

@@ -58,6 +58,9 @@ class TrainConfig:
     chat_mix_ratio: float = _f(0.15, "Forgetting guard: fraction of training tokens that are chat examples built "
                                "from the docs (page description -> Example Usage HCL). 0 disables.",
                                "Data", "Chat mix ratio", min=0.0, max=0.9)
+    instruction_pairs: bool = _f(False, "Better data: also turn each resource page's Example Usage and argument "
+                                 "list into instruction -> code chat pairs (mixed in at the chat mix ratio).",
+                                 "Data", "Instruction pairs")
     # --- Model ----------------------------------------------------------------------------------
     model: str = _f(EMBEDDED_DEFAULT_MODEL, "Base model: registry id, Hugging Face Hub id or local model folder.",
                     "Model", "Base model")

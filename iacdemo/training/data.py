@@ -135,7 +135,7 @@ def build_training_data(config: TrainConfig, tokenizer, settings: Settings | Non
     chat: list[Example] = []
     if config.chat_mix_ratio > 0:
         pages = _raw_pages({r["path"] for r in train_rows}, stats, settings)
-        pairs = chat_pairs(pages)
+        pairs = chat_pairs(pages, instructions=config.instruction_pairs)
         rendered = [e for e in (render_chat_example(p, tokenizer) for p in pairs) if e is not None]
         fitting = [e for e in rendered if len(e) < config.seq_len]
         chat = mix_in_chat(doc_tokens, fitting, config.chat_mix_ratio, config.seed)

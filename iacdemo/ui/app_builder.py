@@ -13,8 +13,8 @@ from iacdemo.settings import ASSETS_DIR, Settings, get_settings
 from iacdemo.ui import presentation
 from iacdemo.ui.header import build_header
 from iacdemo.ui.state import AppContext
-from iacdemo.ui.tabs import (compare_tab, data_tab, doc_completion_tab, evaluate_tab, models_tab,
-                             train_tab)
+from iacdemo.ui.tabs import (compare_tab, data_tab, doc_completion_tab, evaluate_tab, experiment_tab,
+                             models_tab, train_tab)
 
 TABS: tuple[ModuleType, ...] = (
     data_tab,
@@ -22,6 +22,7 @@ TABS: tuple[ModuleType, ...] = (
     compare_tab,
     doc_completion_tab,
     evaluate_tab,
+    experiment_tab,
     models_tab,
 )
 
