@@ -317,7 +317,7 @@ def setup(config: TrainConfig, accelerator, run_dir: Path, log: logging.Logger) 
     tokenizer = load_tokenizer(model_path, settings)
     data = build_training_data(config, tokenizer, settings, log=log.warning)
     log.info("Data: %s", json.dumps(data.stats))
-    if is_main:  # which pages are fair (held-out) perplexity tests of this run
+    if accelerator.is_main_process:  # which pages are fair (held-out) perplexity tests of this run
         write_page_split(run_dir, data.train_pages, data.eval_pages)
     device = str(accelerator.device) if accelerator.device.type == "cuda" else accelerator.device.type
     dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}.get(config.precision)  # None = the device's default
