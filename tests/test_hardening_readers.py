@@ -20,7 +20,8 @@ from iacdemo.generation.recording import Recording
 from iacdemo.training import runs
 from iacdemo.training.runner import JobRunner
 from iacdemo.ui import compare_views
-from iacdemo.ui.tabs import data_tab, evaluate_tab, train_tab
+from iacdemo.ui.tabs import data_tab, evaluate_tab
+from iacdemo.ui import train_controller
 from iacdemo.ui.train_views import run_choices, runs_frame
 
 GOOD_STATUS = {"status": "finished", "step": 3, "total_steps": 3, "created": 1.0, "started": 1.0, "finished": 5.0}
@@ -116,7 +117,7 @@ def test_a_corrupt_dataset_stats_file_lists_as_no_stats(local, data):
     assert corpora["good"].label.startswith("good: 3 rows")
     assert corpora["bad"].label == "bad (no stats)" or corpora["bad"].rows is None or "bad" in corpora["bad"].label
     data_tab.corpus_choices(local)
-    train_tab.dataset_choices(local)
+    train_controller.dataset_choices(local)
     (bad / "state.json").write_bytes(b"\xff\xfe")  # the datasets library's own files: a DataError, not a crash
     with pytest.raises(DataError, match="Cannot read the dataset|No corpus"):
         load_corpus(bad)

@@ -358,7 +358,7 @@ def test_training_pages_of_a_run_whose_dataset_is_gone(tmp_path):
 
     assert "cannot be read" in views.training_pages(run_info(run_dir)).note
     (run_dir / "config.json").write_text("[1, 2]")
-    assert "records no dataset" in views.trained_and_held_out_pages(run_dir).note
+    assert "no readable config.json" in views.trained_and_held_out_pages(run_dir).note
 
 
 def test_perplexity_html_shows_each_page_role_and_the_change_against_base():
