@@ -46,6 +46,7 @@ class ArgumentSpec:
     required: bool = False
     default: Any = None
     has_default: bool = False
+    type: Any = None  # the provider schema's cty type (JSON form); None when read from the docs
 
 
 @dataclass
@@ -54,6 +55,13 @@ class BlockSpec:
 
     arguments: dict[str, ArgumentSpec] = field(default_factory=dict)
     blocks: dict[str, "BlockSpec"] = field(default_factory=dict)
+    # From the provider's own schema only (`exact`): the names are then complete, so anything else is
+    # an "Unsupported argument"; attributes only the provider sets; how the block nests and how often.
+    exact: bool = False
+    computed_only: dict[str, Any] = field(default_factory=dict)  # name -> cty type
+    nesting: str = "list"
+    min_items: int = 0
+    max_items: int = 0
 
     def required(self) -> list[str]:
         return sorted(n for n, a in self.arguments.items() if a.required)
@@ -84,6 +92,7 @@ class TypeSchema(BlockSpec):
     doc_path: str = ""
     known_names: frozenset[str] = frozenset()  # every argument/block name listed in the argument sections
     attributes: frozenset[str] = frozenset()  # names listed under "Attribute Reference"
+    version: int = 0  # the provider's state schema version (a real plan's `schema_version`)
 
     def find_block(self, path: Iterable[str]) -> BlockSpec | None:
         """The nested block at `path` (block names from the top), else any block of that name on the page."""
@@ -91,7 +100,7 @@ class TypeSchema(BlockSpec):
         node: BlockSpec | None = self
         for name in path:
             node = node.blocks.get(name) if node else None
-        if node is not None or not path:
+        if node is not None or not path or self.exact:
             return node
         return _find_anywhere(self, path[-1])
 
@@ -129,6 +138,12 @@ class ProviderSchema:
     resources: dict[str, TypeSchema]
     data_sources: dict[str, TypeSchema]
     fingerprint: str = ""
+    provider: BlockSpec | None = None  # the `provider "aws"` block's own schema (provider schema only)
+
+    @property
+    def exact(self) -> bool:
+        """Whether this is the provider's own schema (complete names, types, nesting) or the docs' reading."""
+        return self.provider is not None
 
     def get(self, type_name: str, kind: str = RESOURCE) -> TypeSchema | None:
         return (self.resources if kind == RESOURCE else self.data_sources).get(type_name)
@@ -672,7 +687,27 @@ def docs_fingerprint(paths: Iterable[Path]) -> str:
 
 
 def load_schema(settings: Settings | None = None) -> ProviderSchema:
-    """The provider schema: from memory, else from the JSON cache, else built from the docs and cached."""
+    """The provider's own schema (a `terraform providers schema -json` dump, see `provider_schema.py`)
+    with the docs' defaults carried over; the docs-read schema alone where no dump is present."""
+    from iacdemo.hcl import provider_schema
+
+    settings = settings or get_settings()
+    dump = provider_schema.find_dump(settings.provider_schema_dirs)
+    if dump is None:
+        return load_docs_schema(settings)
+    try:
+        docs: ProviderSchema | None = load_docs_schema(settings)
+    except DataError:
+        docs = None  # no docs: no documented defaults, the checks are the same
+    key = f"{dump.resolve()}|{dump.stat().st_size}|{dump.stat().st_mtime_ns}|{docs.fingerprint if docs else ''}"
+    with _lock:
+        if key not in _memory:
+            _memory[key] = provider_schema.merge_docs(provider_schema.read_dump(dump), docs)
+        return _memory[key]
+
+
+def load_docs_schema(settings: Settings | None = None) -> ProviderSchema:
+    """The schema read from the provider docs: from memory, else from the JSON cache, else built and cached."""
     settings = settings or get_settings()
     paths = provider_docs_paths(settings)
     fingerprint = docs_fingerprint(paths)
