@@ -30,7 +30,7 @@ _NAMED_REF = re.compile(r"(?<![\w.\-])(var|local|module)\.([A-Za-z_][\w-]*)")
 _FOR_VARS = re.compile(r"\bfor\s+([A-Za-z_][\w-]*)(?:\s*,\s*([A-Za-z_][\w-]*))?\s+in\b")
 # `type.name.attr`, `type.name[0].attr`, `type.name[*].attr`, `type.name.*.attr`: the attribute read.
 _ATTRIBUTE_REF = re.compile(r"(?<![\w.\-])(data\.)?([a-z][a-z0-9]*_[a-z0-9_]+)\.([A-Za-z_][\w-]*)"
-                            r"(?:\[[^\[\]]*\]|\.\*)?\.([A-Za-z_][\w-]*)")
+                            r"(\[[^\[\]]*\]|\.\*)?\.([A-Za-z_][\w-]*)(?:\.([A-Za-z_][\w-]*))?")
 # Functions that read a file while planning. IaC-Eval's harness (and the real mode's sandbox) writes only
 # main.tf into an empty folder, so any other file is missing and the plan fails.
 _FILE_FUNCTION = re.compile(r"(?<![\w.])(file|filebase64|filemd5|filesha1|filesha256|filesha512|filebase64sha256|"
@@ -234,6 +234,13 @@ class _Checker:
                 if bodies:
                     if not is_object_collection(argument.type):  # only lists/sets of objects take block syntax
                         self._unknown(address, key, path, spec, hint=f'did you mean to define argument "{key}"?')
+                        continue
+                    fields = argument.type[1][1] if isinstance(argument.type[1][1], dict) else {}
+                    for inner in bodies:  # attributes as blocks: each block is one object of the list
+                        for field_name in inner:
+                            if not field_name.startswith("__") and field_name not in fields:
+                                self._unknown(address, field_name, path + (key,), BlockSpec(
+                                    arguments={f: None for f in fields}))
                     continue
                 is_constant, constant = constant_value(value)
                 problem = type_problem(constant, argument.type) if is_constant else None
@@ -299,8 +306,8 @@ class _Checker:
                     self._diagnose("No value for required variable",
                                    f'The root module input variable "{name}" is not set, and has no default value.',
                                    f"var.{name}")
-                elif any(True for _ in _expressions(body["default"])) and _NAMED_REF.search(
-                        _expression_code(str(body["default"]))):
+                elif any(_expression_code(text).strip() for _, text in _walk_expressions(body["default"])):
+                    # A default is a literal: no references, no function calls.
                     self._diagnose("Variables not allowed", "Variables may not be used here.", f"var.{name}")
 
     def _check_file_reads(self, tree: dict) -> None:
@@ -415,7 +422,8 @@ class _Checker:
                           where: str, used_in: str) -> None:
         """References to attributes a type does not export, and a resource reading itself."""
         for match in _ATTRIBUTE_REF.finditer(code):
-            is_data, type_name, name, attribute = bool(match.group(1)), match.group(2), match.group(3), match.group(4)
+            is_data, type_name, name = bool(match.group(1)), match.group(2), match.group(3)
+            splat, attribute, further = match.group(4), match.group(5), match.group(6)
             if type_name in iterators or _provider_prefix(type_name) != AWS_PREFIX:
                 continue
             if (type_name, name) not in (data if is_data else resources):
@@ -425,11 +433,34 @@ class _Checker:
                 self._diagnose("Self-referential block", f"Configuration for {reference} may not refer to itself.",
                                used_in)
             type_schema = self.schema.get(type_name, DATA if is_data else RESOURCE)
-            if type_schema is None or not type_schema.exact or attribute in type_schema.attributes:
+            if type_schema is None or not type_schema.exact:
+                continue
+            if attribute in type_schema.attributes:
+                if further and not (splat or "").strip("[]").strip() == "*":
+                    self._check_attribute_access(type_schema, reference, attribute, further)
                 continue
             self._diagnose("Unsupported attribute",
                            f'This object has no argument, nested block, or exported attribute named "{attribute}".',
                            f"{reference}.{attribute}")
+
+
+    def _check_attribute_access(self, type_schema: TypeSchema, reference: str, attribute: str, further: str) -> None:
+        """`x.attr.field` where `attr` is a list of blocks or a string: Terraform needs an index or has nothing."""
+        block = type_schema.blocks.get(attribute)
+        if block is not None:
+            if block.nesting in ("list", "set"):
+                self._diagnose("Unsupported attribute", "Can't access attributes on a list of objects. Did you mean "
+                               f'to access attribute "{further}" for a specific element of the list?',
+                               f"{reference}.{attribute}.{further}")
+            return
+        spec = type_schema.arguments.get(attribute)
+        kind = spec.type if spec is not None else type_schema.computed_only.get(attribute)
+        if kind in ("string", "number", "bool"):
+            self._diagnose("Unsupported attribute", f"Can't access attributes on a primitive-typed value ({kind}).",
+                           f"{reference}.{attribute}.{further}")
+        elif isinstance(kind, list) and kind and kind[0] in ("list", "set"):
+            self._diagnose("Unsupported attribute", f"Can't access attributes on a {kind[0]} of values.",
+                           f"{reference}.{attribute}.{further}")
 
 
 def _provider_prefix(type_name: str) -> str:
