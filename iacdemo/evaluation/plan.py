@@ -346,6 +346,8 @@ class Program:
             rendered = render_data_source(rtype, values, self, self.provider_key(body, rtype))
             if rendered:
                 values.update(rendered)
+        if type_schema is not None and type_schema.exact:
+            _fill_unset(values, type_schema, top=True)
         if self.symbolic:
             index = bindings["count"]["index"] if "count" in bindings else bindings.get("each", {}).get("key")
             values.placeholder = _address(mode, rtype, name, index)
@@ -374,6 +376,8 @@ class Program:
             for arg, default in defaults.items():
                 if arg not in values and arg not in (spec.blocks or {}):
                     values[arg] = default
+            if getattr(spec, "exact", False) and path:  # the top level is filled once the plan is complete
+                _fill_unset(values, spec, top=False)
         return values
 
     def _plan_tags(self, values: dict, provider_key: str) -> None:
@@ -446,6 +450,19 @@ class Program:
                 return "registry.terraform.io/" + source.lower()
             return source.lower()
         return DEFAULT_PROVIDER_SOURCE.format(name=name)
+
+
+def _fill_unset(values: dict, spec, top: bool) -> None:
+    """What a real plan shows for what the configuration leaves out: an optional argument as null, one the
+    provider computes as unknown, a nested block as an empty list (null when it nests as one object).
+    `tags_all` (top level) is planned separately."""
+    for name, argument in spec.arguments.items():
+        if name in values or (top and name == "tags_all"):
+            continue
+        values[name] = UNKNOWN if argument.computed else None
+    for name, block in spec.blocks.items():
+        if name not in values and not (top and name == "timeouts"):
+            values[name] = None if block.nesting == "single" else []
 
 
 def _labelled(entry: Any) -> Iterable[tuple[str, Any]]:

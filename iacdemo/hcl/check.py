@@ -17,6 +17,7 @@ from typing import Any, Iterator
 from iacdemo.hcl.extract import extract_hcl, first_code_block
 from iacdemo.hcl.parse import BLOCK_MARKER, HCLParseError, parse_hcl
 from iacdemo.hcl.schema import DATA, META_BLOCKS_NOT_CHECKED, RESOURCE, BlockSpec, ProviderSchema, TypeSchema
+from iacdemo.hcl.provider_rules import provider_rule_errors
 from iacdemo.hcl.value_types import is_object_collection, type_problem
 
 AWS_PREFIX = "aws"
@@ -179,6 +180,9 @@ class _Checker:
                     continue
                 if type_schema.exact:
                     self._check_exact(type_schema, address, body, ())
+                    if kind == RESOURCE:
+                        for summary in provider_rule_errors(type_name, body):
+                            self._diagnose(summary, "The provider rejects this while planning.", address)
                 else:
                     self._check_body(type_schema, address, body, ())
         self.result.other_provider_types = sorted(other)

@@ -71,7 +71,8 @@ def _block(data: dict, nesting: str = "single", min_items: int = 0, max_items: i
         if kind is None and "nested_type" in attr:  # plugin-framework nested attributes
             kind = _nested_type(attr["nested_type"])
         if attr.get("required") or attr.get("optional"):
-            arguments[name] = ArgumentSpec(required=bool(attr.get("required")), type=kind)
+            arguments[name] = ArgumentSpec(required=bool(attr.get("required")), type=kind,
+                                           computed=bool(attr.get("computed")))
         else:
             computed_only[name] = kind
     blocks = {name: _block(b.get("block", {}), b.get("nesting_mode", "list"), int(b.get("min_items") or 0),

@@ -47,6 +47,7 @@ class ArgumentSpec:
     default: Any = None
     has_default: bool = False
     type: Any = None  # the provider schema's cty type (JSON form); None when read from the docs
+    computed: bool = False  # optional and computed: unset, the provider decides it (unknown in a plan)
 
 
 @dataclass
