@@ -33,7 +33,8 @@ ENVIRONMENT_PATTERNS = (
     "Failed to query available provider packages",
     "reading STS Caller Identity", "retrieving caller identity", "DescribeImages", "DescribeAvailabilityZones",
     "fetching Availability Zones", "no valid credential sources", "failed to refresh cached credentials",
-    "validating provider credentials", "get identity: get credentials",
+    "validating provider credentials", "get identity: get credentials", "UnrecognizedClientException",
+    "InvalidClientTokenId", "security token included in the request is invalid",
 )
 INVALID_NAME_ERRORS = ("Unsupported argument", "Unsupported block type", "Invalid resource type",
                        "Invalid data source")

@@ -181,6 +181,7 @@ class _Checker:
                 if type_schema.exact:
                     self._check_exact(type_schema, address, body, ())
                     if kind == RESOURCE:
+                        self._check_documented_rules(type_schema, address, body)
                         for summary in provider_rule_errors(type_name, body):
                             self._diagnose(summary, "The provider rejects this while planning.", address)
                 else:
@@ -274,6 +275,28 @@ class _Checker:
                 self._diagnose(f"Too many {name} blocks",
                                f"No more than {limit} \"{name}\" block{'s are' if limit > 1 else ' is'} allowed"
                                f"{' in ' + where if where else ''}.", address)
+
+    def _check_documented_rules(self, type_schema: TypeSchema, address: str, body: dict) -> None:
+        """The docs' "Conflicts with" and "Exactly one of" rules, on the arguments written (null is unset)."""
+        if not type_schema.conflicts and not type_schema.exactly_one:
+            return
+        present = {k for k, v in body.items() if not k.startswith("__") and k != "dynamic" and v is not None}
+        present |= {label for label, _ in _dynamic_blocks(body.get("dynamic"))}
+        reported: set[frozenset[str]] = set()
+        for name in sorted(present):
+            for other in sorted(type_schema.conflicts.get(name, frozenset()) & present):
+                pair = frozenset((name, other))
+                if pair not in reported:
+                    reported.add(pair)
+                    self._diagnose("Conflicting configuration arguments", f'"{name}": conflicts with {other}', address)
+        if "dynamic" in body and not present:
+            return
+        for group in type_schema.exactly_one:
+            chosen = [n for n in group if n in present]
+            if len(chosen) != 1:
+                self._diagnose("Invalid combination of arguments",
+                               f'"{group[0]}": {"one" if not chosen else "only one"} of `{",".join(sorted(group))}` '
+                               f"{'must' if not chosen else 'can'} be specified", address)
 
     def _unknown(self, address: str, name: str, path: tuple[str, ...], spec: BlockSpec, hint: str = "") -> None:
         names = list(spec.arguments) + list(spec.blocks)

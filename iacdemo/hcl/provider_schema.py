@@ -136,3 +136,25 @@ def _default_fits(value: Any, kind: Any) -> bool:
     if kind == "string":
         return isinstance(value, str)
     return False
+
+
+def merge_rules(schema: ProviderSchema, docs_paths: list[Path]) -> None:
+    """Attach the docs' "Conflicts with" / "Exactly one of" rules, where every name is a top-level argument."""
+    from iacdemo.hcl.docs_rules import read_rules
+
+    for type_name, rules in read_rules(docs_paths).items():
+        type_schema = schema.resources.get(type_name)
+        if type_schema is None:
+            continue
+        names = set(type_schema.arguments) | set(type_schema.blocks)
+        conflicts: dict[str, set[str]] = {}
+        for name, others in rules.conflicts.items():
+            others = {o for o in others if o in names}
+            if name in names and others:
+                for other in others:  # a conflict goes both ways
+                    conflicts.setdefault(name, set()).add(other)
+                    conflicts.setdefault(other, set()).add(name)
+        type_schema.conflicts = {n: frozenset(o) for n, o in conflicts.items()}
+        type_schema.exactly_one = tuple(g for g in rules.exactly_one if all(n in names for n in g)
+                                        and not any(type_schema.arguments.get(n) is not None
+                                                    and type_schema.arguments[n].required for n in g))

@@ -94,6 +94,10 @@ class TypeSchema(BlockSpec):
     known_names: frozenset[str] = frozenset()  # every argument/block name listed in the argument sections
     attributes: frozenset[str] = frozenset()  # names listed under "Attribute Reference"
     version: int = 0  # the provider's state schema version (a real plan's `schema_version`)
+    # Documented cross-argument rules (docs_rules.py), top level only: name -> names it conflicts with,
+    # and groups of which exactly one must be set.
+    conflicts: dict[str, frozenset[str]] = field(default_factory=dict)
+    exactly_one: tuple[tuple[str, ...], ...] = ()
 
     def find_block(self, path: Iterable[str]) -> BlockSpec | None:
         """The nested block at `path` (block names from the top), else any block of that name on the page."""
@@ -703,7 +707,10 @@ def load_schema(settings: Settings | None = None) -> ProviderSchema:
     key = f"{dump.resolve()}|{dump.stat().st_size}|{dump.stat().st_mtime_ns}|{docs.fingerprint if docs else ''}"
     with _lock:
         if key not in _memory:
-            _memory[key] = provider_schema.merge_docs(provider_schema.read_dump(dump), docs)
+            schema = provider_schema.merge_docs(provider_schema.read_dump(dump), docs)
+            if docs is not None:
+                provider_schema.merge_rules(schema, provider_docs_paths(settings))
+            _memory[key] = schema
         return _memory[key]
 
 
