@@ -191,6 +191,7 @@ class _Checker:
         if self.schema.exact:
             self._check_providers(tree)
         self._check_variables(tree)
+        self._check_destroy_provisioners(tree)
         self._check_file_reads(tree)
         self._check_archives(tree)
 
@@ -292,11 +293,11 @@ class _Checker:
         if "dynamic" in body and not present:
             return
         for group in type_schema.exactly_one:
-            chosen = [n for n in group if n in present]
-            if len(chosen) != 1:
+            # Only the "none set" half: checked against real Terraform, "exactly one" in the docs sometimes
+            # means "one is enough" (aws_elb takes both `availability_zones` and `subnets`).
+            if not any(n in present for n in group):
                 self._diagnose("Invalid combination of arguments",
-                               f'"{group[0]}": {"one" if not chosen else "only one"} of `{",".join(sorted(group))}` '
-                               f"{'must' if not chosen else 'can'} be specified", address)
+                               f'"{group[0]}": one of `{",".join(sorted(group))}` must be specified', address)
 
     def _unknown(self, address: str, name: str, path: tuple[str, ...], spec: BlockSpec, hint: str = "") -> None:
         names = list(spec.arguments) + list(spec.blocks)
@@ -336,6 +337,24 @@ class _Checker:
                 elif any(_expression_code(text).strip() for _, text in _walk_expressions(body["default"])):
                     # A default is a literal: no references, no function calls.
                     self._diagnose("Variables not allowed", "Variables may not be used here.", f"var.{name}")
+
+    def _check_destroy_provisioners(self, tree: dict) -> None:
+        """A `when = destroy` provisioner may refer only to `self`, `count.index` and `each.key`."""
+        for entry in _as_list(tree.get("resource")):
+            for type_name, named in (entry.items() if isinstance(entry, dict) else ()):
+                for name, body in (named.items() if isinstance(named, dict) else ()):
+                    if not isinstance(body, dict):
+                        continue
+                    for provisioner in _as_list(body.get("provisioner")):
+                        for _, spec in (provisioner.items() if isinstance(provisioner, dict) else ()):
+                            if not isinstance(spec, dict) or str(spec.get("when", "")).strip("${}") != "destroy":
+                                continue
+                            code = "\n".join(_expression_code(t) for _, t in _walk_expressions(spec))
+                            if _RESOURCE_REF.search(code) or _NAMED_REF.search(code):
+                                self._diagnose("Invalid reference from destroy provisioner",
+                                               "Destroy-time provisioners and their connection configurations may "
+                                               "only reference attributes of the related resource, via 'self', "
+                                               "'count.index', or 'each.key'.", f"{type_name}.{name}")
 
     def _check_file_reads(self, tree: dict) -> None:
         for used_in, text in _expressions(tree):
