@@ -229,9 +229,10 @@ resource "random_string" "suffix" {
   special = false
 }
 data "archive_file" "zip" {
-  type        = "zip"
-  source_file = "main.py"
-  output_path = "main.zip"
+  type                    = "zip"
+  source_content          = "print(1)"
+  source_content_filename = "main.py"
+  output_path             = "main.zip"
 }
 resource "aws_s3_bucket" "b" {
   bucket = "logs-${random_string.suffix.result}"
@@ -257,7 +258,13 @@ def test_reference_programs_rarely_flagged(reference_results):
     assert unknown / checked < 0.02
     assert missing <= 0.02 * len(reference_results)
     assert sum(len(r.unknown_resource_types) for r in reference_results) <= 2
-    assert plannable >= 0.95 * len(reference_results)
+    # Real Terraform plans about 317 of the 344: the rest read files IaC-Eval never writes (`file()`,
+    # `archive_file`), or break a rule the provider checks while planning (DynamoDB keys and capacities).
+    assert plannable >= 0.92 * len(reference_results)
+    allowed = {"Archive creation error", "Invalid function argument"}
+    for result in reference_results:
+        for diagnostic in result.diagnostics:
+            assert diagnostic["summary"] in allowed or "dynamodb" in diagnostic["address"], diagnostic
 
 
 def test_injected_hallucinations_are_caught(schema, reference_programs):

@@ -217,6 +217,8 @@ class _Checker:
                         argument = spec.arguments.get(label)
                         if argument is None or not is_object_collection(argument.type):
                             self._unknown(address, label, path, spec)
+                        else:
+                            self._check_object_blocks(address, label, path, argument.type, content)
                         continue
                     for inner in content:
                         self._check_exact(child, address, inner, path + (label,))
@@ -241,12 +243,7 @@ class _Checker:
                     if not is_object_collection(argument.type):  # only lists/sets of objects take block syntax
                         self._unknown(address, key, path, spec, hint=f'did you mean to define argument "{key}"?')
                         continue
-                    fields = argument.type[1][1] if isinstance(argument.type[1][1], dict) else {}
-                    for inner in bodies:  # attributes as blocks: each block is one object of the list
-                        for field_name in inner:
-                            if not field_name.startswith("__") and field_name not in fields:
-                                self._unknown(address, field_name, path + (key,), BlockSpec(
-                                    arguments={f: None for f in fields}))
+                    self._check_object_blocks(address, key, path, argument.type, bodies)
                     continue
                 is_constant, constant = constant_value(value)
                 problem = type_problem(constant, argument.type) if is_constant else None
@@ -276,6 +273,17 @@ class _Checker:
                 self._diagnose(f"Too many {name} blocks",
                                f"No more than {limit} \"{name}\" block{'s are' if limit > 1 else ' is'} allowed"
                                f"{' in ' + where if where else ''}.", address)
+
+    def _check_object_blocks(self, address: str, name: str, path: tuple[str, ...], kind: list,
+                             bodies: list[dict]) -> None:
+        """An attribute written as blocks: each block is one object of the list, so only its fields may be set."""
+        fields = kind[1][1] if isinstance(kind[1][1], dict) else {}
+        as_spec = BlockSpec(arguments={f: None for f in fields})
+        for inner in bodies:
+            for field_name in inner:
+                if not field_name.startswith("__") and field_name not in fields:
+                    self.result.arguments_checked += 1
+                    self._unknown(address, field_name, path + (name,), as_spec)
 
     def _check_documented_rules(self, type_schema: TypeSchema, address: str, body: dict) -> None:
         """The docs' "Conflicts with" and "Exactly one of" rules, on the arguments written (null is unset)."""
