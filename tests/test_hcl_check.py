@@ -324,6 +324,25 @@ def test_cli_file_and_stdin(schema, tmp_path):
     assert json.loads(answer.stdout)["unknown_resource_types"][0]["suggestion"] == "aws_dynamodb_contributor_insights"
 
 
+def test_cli_jsonl_one_report_per_line(schema, tmp_path):
+    lines = [json.dumps({"id": "base", "answer": BASE_ANSWER}), "not json", "",
+             json.dumps({"id": 7, "code": CORRECT}), json.dumps(TUNED_ANSWER), json.dumps([1])]
+    source = tmp_path / "answers.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    done = _cli("--jsonl", str(source), "--no-code", "--official", cache_dir=tmp_path / "cache")
+    assert done.returncode == 0, done.stderr
+    reports = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["line"] for r in reports] == [1, 2, 4, 5, 6]  # the blank line has no report
+    base, broken, correct, tuned, wrong = reports
+    assert base["id"] == "base" and base["unknown_resource_types"][0]["type"] == "aws_dynamodb_contributor_insight"
+    assert "error" in broken and broken["plannable"] is False
+    assert correct["id"] == 7 and correct["plannable"] is True and "code" not in correct
+    assert tuned["plannable"] is False and not tuned["has_code"]  # --official: no fence, no code
+    assert "error" in wrong
+    strict = _cli("--jsonl", str(source), "--strict", cache_dir=tmp_path / "cache")
+    assert strict.returncode == 1
+
+
 def test_cli_missing_file(tmp_path):
     done = _cli(str(tmp_path / "nope.tf"), cache_dir=tmp_path / "cache")
     assert done.returncode == 2 and "No such file" in done.stderr and done.stdout == ""
