@@ -84,6 +84,10 @@ PLAN_TIME = {
         'resource "aws_dynamodb_table" "t" {\n  name = "t"\n  hash_key = "id"\n  billing_mode = "PAY_PER_REQUEST"\n'
         '  read_capacity = 5\n  attribute {\n    name = "id"\n    type = "S"\n  }\n}\n',
         'read_capacity can not be set when billing_mode is "PAY_PER_REQUEST"'),
+    "private nat gateway with an eip": (
+        'resource "aws_nat_gateway" "n" {\n  connectivity_type = "private"\n  subnet_id = "subnet-1"\n'
+        '  allocation_id = "eipalloc-1"\n}\n',
+        'allocation_id is not supported with connectivity_type = "private"'),
     "archive of a missing file": (
         'data "archive_file" "z" {\n  type = "zip"\n  source_file = "app.py"\n  output_path = "app.zip"\n}\n',
         "Archive creation error"),

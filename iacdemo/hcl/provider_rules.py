@@ -81,8 +81,17 @@ def _number(value: Any) -> float | None:
         return None
 
 
+def nat_gateway(body: dict) -> list[str]:
+    """`aws_nat_gateway`: a private NAT gateway takes no Elastic IP (the provider's CustomizeDiff)."""
+    ok, mode = _literal(body, "connectivity_type")
+    if ok and mode == "private" and body.get("allocation_id") is not None:
+        return ['allocation_id is not supported with connectivity_type = "private"']
+    return []
+
+
 RULES: dict[str, Callable[[dict], list[str]]] = {
     "aws_dynamodb_table": dynamodb_table,
+    "aws_nat_gateway": nat_gateway,
 }
 
 
