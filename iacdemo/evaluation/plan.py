@@ -506,7 +506,7 @@ def build_plan(config: dict, schema=None, as_attributes: dict[str, frozenset] | 
             "expressions": config_expressions(
                 body, as_attributes.get(rtype, frozenset()) if mode == "managed" else frozenset(),
                 schema.get(rtype, "resource" if mode == "managed" else "data") if schema is not None else None),
-            "schema_version": schema_version(rtype, mode),
+            "schema_version": _schema_version(schema, rtype, mode),
         }
         if "provisioner" in body:
             entry["provisioners"] = provisioners_json(body)
@@ -526,7 +526,7 @@ def build_plan(config: dict, schema=None, as_attributes: dict[str, frozenset] | 
             if index is not None and index is not UNKNOWN:
                 item["index"] = index
             item["provider_name"] = full_name
-            item["schema_version"] = schema_version(rtype, mode)
+            item["schema_version"] = _schema_version(schema, rtype, mode)
             if mode == "data":
                 if contains_unknown_inputs(values, program.resources[(mode, rtype, name)]):
                     planned.append({**item, "values": after, "sensitive_values": {}})
@@ -571,6 +571,14 @@ def build_plan(config: dict, schema=None, as_attributes: dict[str, frozenset] | 
         plan["prior_state"] = {"format_version": "1.0", "values": {"root_module": {
             "resources": sorted(prior, key=lambda r: r["address"])}}}
     return plan
+
+
+def _schema_version(schema, rtype: str, mode: str) -> int:
+    """The state schema version a real plan shows: the provider schema's own, else the known table."""
+    type_schema = schema.get(rtype) if schema is not None and mode == "managed" else None
+    if type_schema is not None and getattr(type_schema, "exact", False):
+        return type_schema.version
+    return schema_version(rtype, mode)
 
 
 def _without_version(item: dict) -> dict:
