@@ -70,7 +70,7 @@ def _init() -> None:
     global _schema, _tasks
     from iacdemo.evaluation.tasks import load_tasks
     from iacdemo.hcl.parse import warm_up
-    from iacdemo.hcl.schema import load_schema
+    from iacdemo.terraform.schema import load_schema
 
     _schema = load_schema()
     _tasks = {t.id: t for t in load_tasks()}

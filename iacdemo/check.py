@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         text = _read_input(args.file)
         from iacdemo.hcl.check import check_answer, check_hcl
-        from iacdemo.hcl.schema import load_schema
+        from iacdemo.terraform.schema import load_schema
 
         schema = load_schema()
         if args.jsonl:

@@ -13,9 +13,9 @@ from iacdemo.evaluation.broken_variants import (
 from iacdemo.evaluation.harness import _check_once, run_reference, score_answer
 from iacdemo.hcl.check import check_hcl
 
-# Measured: 243 of 344 (70.6%); real Terraform + OPA passes about 237-243 of them. Statically, as in
-# real Terraform, 21 are not plannable: 16 zip a file with `archive_file` and 3 read one with `file()`
-# that IaC-Eval never writes beside main.tf, 2 break the provider's plan-time DynamoDB rules. The
+# Measured: 242 of 344 (70.3%); real Terraform + OPA passes about 237-243 of them. Statically, as in
+# real Terraform, 22 are not plannable: 16 zip a file with `archive_file` and 3 read one with `file()`
+# that IaC-Eval never writes beside main.tf, 3 break the provider's plan-time rules (DynamoDB, NAT). The
 # others: 30 call registry modules and their policies look for resource types the module would create
 # (a real plan lists them under the module, not under root_module), 13 need values known only after
 # apply, the rest disagree with their own policy. Below this floor is a regression.
@@ -120,7 +120,7 @@ def test_cli_user_errors(tmp_path, capsys):
 def test_mode_is_static_without_terraform():
     import shutil
 
-    from iacdemo.evaluation.terraform_cli import REAL, STATIC, detect_mode, terraform_plan
+    from iacdemo.terraform.terraform_cli import REAL, STATIC, detect_mode, terraform_plan
 
     if detect_mode() == REAL:
         pytest.skip("terraform and its AWS provider are installed here")

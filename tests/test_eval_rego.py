@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from iacdemo.evaluation.plan import plan_for_code
+from iacdemo.terraform.plan import plan_for_code
 from iacdemo.evaluation.rego import evaluate_policy, hoist_some_declarations, iter_leaves, uses_rego_v1
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from iacdemo.errors import DataError
-from iacdemo.hcl.schema import (NO_DEFAULT, ProviderSchema, _literal, build_schema, docs_fingerprint,
+from iacdemo.terraform.schema import (NO_DEFAULT, ProviderSchema, _literal, build_schema, docs_fingerprint,
                                 documented_default, forget_loaded_schemas, load_docs_schema, load_schema,
                                 provider_docs_paths)
 from iacdemo.settings import REPO_ROOT, get_settings
@@ -129,7 +129,7 @@ def test_cache_written_and_loaded_fast_by_a_second_process(schema, cache_dir):
     script = textwrap.dedent("""
         import json, time
         started = time.perf_counter()
-        from iacdemo.hcl.schema import load_docs_schema
+        from iacdemo.terraform.schema import load_docs_schema
         schema = load_docs_schema()
         print(json.dumps({"seconds": time.perf_counter() - started, "resources": len(schema.resources),
                           "data": len(schema.data_sources)}))
@@ -213,12 +213,12 @@ def test_provider_schema_dump_is_the_ground_truth():
 
 
 def test_provider_schema_dump_found_by_version(tmp_path):
-    from iacdemo.hcl.provider_schema import find_dump
+    from iacdemo.terraform.provider_schema import find_dump
 
     (tmp_path / "aws-5.9.0.json").write_text("{}")
     (tmp_path / "aws-5.100.0.json.gz").write_bytes(b"")
     (tmp_path / "notes.json").write_text("{}")
     assert find_dump([tmp_path / "missing", tmp_path]).name == "aws-5.100.0.json.gz"
     with pytest.raises(DataError, match="not a `terraform providers schema -json` dump"):
-        from iacdemo.hcl.provider_schema import read_dump
+        from iacdemo.terraform.provider_schema import read_dump
         read_dump(tmp_path / "aws-5.9.0.json")

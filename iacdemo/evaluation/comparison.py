@@ -99,8 +99,8 @@ def _scale(progress: Progress | None, start: float, end: float) -> Progress | No
 
 
 def _schema_and_mode(schema: Any, mode: str | None, settings: Settings) -> tuple[Any, str]:
-    from iacdemo.evaluation.terraform_cli import detect_mode
-    from iacdemo.hcl.schema import load_schema
+    from iacdemo.terraform.terraform_cli import detect_mode
+    from iacdemo.terraform.schema import load_schema
 
     return (schema if schema is not None else load_schema(settings)), (mode or detect_mode())
 

@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
 from iacdemo.evaluation import causes
-from iacdemo.evaluation.plan import build_plan
+from iacdemo.terraform.plan import build_plan
 from iacdemo.evaluation.rego import evaluate_policy
 from iacdemo.evaluation.tasks import Task
-from iacdemo.evaluation.terraform_cli import REAL, STATIC, detect_mode, terraform_plan
+from iacdemo.terraform.terraform_cli import REAL, STATIC, detect_mode, terraform_plan
 from iacdemo.hcl.check import CheckResult, check_hcl, check_tree
 from iacdemo.hcl.extract import first_code_block
 from iacdemo.hcl.parse import HCLParseError, parse_hcl
@@ -153,7 +153,7 @@ def run_reference(tasks: Iterable[Task], schema=None, *, mode: str | None = None
                   progress: Callable[[int, int], Any] | None = None) -> dict:
     """Score every task's reference program and aggregate: the harness's fidelity report."""
     from iacdemo.evaluation.report import build_report
-    from iacdemo.hcl.schema import load_schema
+    from iacdemo.terraform.schema import load_schema
 
     schema = schema if schema is not None else load_schema()
     mode = mode or detect_mode()

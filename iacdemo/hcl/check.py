@@ -1,11 +1,14 @@
-"""Grounded checks of Terraform code against the provider docs: would `terraform plan` accept it?
+"""Grounded checks of Terraform code: would `terraform validate` and `plan` accept it?
 
-Terraform and its AWS provider cannot run here, so plannability is judged statically: the code parses,
-every AWS resource/data type exists, every argument is documented for its type, required arguments are
-set, and references point at things the code declares. Types of other providers (`random_string`,
-`archive_file`, ...) are listed apart and not checked: the docs here say nothing about them and they
-are not AWS hallucinations. The same `CheckResult` feeds the UI badges, the CLI and the offline IaC-Eval
-harness, so there is one notion of "plannable" everywhere.
+Where Terraform cannot run, plannability is judged statically against the AWS provider's own schema
+(`iacdemo.terraform.schema.load_schema`): the code parses, every AWS type exists, every argument and
+nested block exists in its block, required arguments and blocks are there, literal values have the
+argument's type, references read attributes the type exports, and Terraform's own rules hold (variables
+need values, files other than main.tf do not exist, ...). Each finding Terraform would stop on is
+reported in its words (`diagnostics`). Types of other providers (`random_string`, `archive_file`, ...)
+are listed apart and not checked against the AWS schema: they are not AWS hallucinations. The same
+`CheckResult` feeds the UI badges, the CLI and the offline IaC-Eval harness, so there is one notion of
+"plannable" everywhere.
 """
 from __future__ import annotations
 
@@ -16,9 +19,10 @@ from typing import Any, Iterator
 
 from iacdemo.hcl.extract import extract_hcl, first_code_block
 from iacdemo.hcl.parse import BLOCK_MARKER, HCLParseError, parse_hcl
-from iacdemo.hcl.schema import DATA, META_BLOCKS_NOT_CHECKED, RESOURCE, BlockSpec, ProviderSchema, TypeSchema
-from iacdemo.hcl.provider_rules import provider_rule_errors
-from iacdemo.hcl.value_types import is_object_collection, type_problem
+from iacdemo.terraform.expressions import constant_value
+from iacdemo.terraform.provider_rules import PROVIDER_REJECTS, provider_rule_errors
+from iacdemo.terraform.schema import DATA, META_BLOCKS_NOT_CHECKED, RESOURCE, BlockSpec, ProviderSchema, TypeSchema
+from iacdemo.terraform.value_types import is_object_collection, type_problem
 
 AWS_PREFIX = "aws"
 # Provider prefixes whose references we check besides those of declared types; guarding the reference
@@ -183,7 +187,7 @@ class _Checker:
                     if kind == RESOURCE:
                         self._check_documented_rules(type_schema, address, body)
                         for summary in provider_rule_errors(type_name, body):
-                            self._diagnose(summary, "The provider rejects this while planning.", address)
+                            self._diagnose(summary, PROVIDER_REJECTS, address)
                 else:
                     self._check_body(type_schema, address, body, ())
         self.result.other_provider_types = sorted(other)
@@ -200,8 +204,6 @@ class _Checker:
 
     def _check_exact(self, spec: BlockSpec, address: str, body: dict, path: tuple[str, ...]) -> None:
         """Check a block against the provider's own schema, as Terraform does before planning."""
-        from iacdemo.evaluation.expressions import constant_value  # evaluation imports this module
-
         written: dict[str, int] = {}
         dynamic: set[str] = set()
         where = ".".join(path)

@@ -24,12 +24,12 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from iacdemo.evaluation.expressions import (
+from iacdemo.terraform.expressions import (
     UNKNOWN, EvalError, LazyMapping, PartialObject, Scope, constant_value, contains_unknown, evaluate_value,
     template_references,
 )
-from iacdemo.evaluation.data_sources import render_data_source
-from iacdemo.evaluation.provider_facts import attributes_as_blocks, schema_version
+from iacdemo.terraform.data_sources import render_data_source
+from iacdemo.terraform.provider_facts import attributes_as_blocks, schema_version
 
 BLOCK_MARKER = "__is_block__"
 META_ARGUMENTS = frozenset({"count", "for_each", "depends_on", "provider", "lifecycle", "provisioner",

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from iacdemo.terraform.expressions import constant_value
+
 BLOCK_MARKER = "__is_block__"
+PROVIDER_REJECTS = "The provider rejects this while planning."  # the detail of every diagnostic from here
 
 
 def _literal(body: dict, name: str) -> tuple[bool, Any]:
-    from iacdemo.evaluation.expressions import constant_value  # evaluation imports the checker
-
     if name not in body:
         return True, None
     return constant_value(body[name])

@@ -1,15 +1,20 @@
-"""The AWS provider's resource and data-source schemas, read from its documentation pages.
+"""The AWS provider's resource and data-source schemas: the classes every check and the plan read, the
+docs-read schema, and `load_schema`, which prefers the provider's own (`provider_schema.py`).
 
-No provider binary can run here, so the docs are the ground truth: every `r/` and `d/` page lists its
-arguments as bulleted backticked names (`* `table_name` - (Required) ...`), nested blocks under
-headings (`### rule`, `### `rule` Block`) or lead-in lines (`The `rule` block supports:`), and exported
-attributes under "Attribute Reference". The layout varies from page to page, so the reader is lenient
-where it has to guess: every name listed anywhere in a page's argument sections counts as known for that
-type (at any nesting depth), while "required" is only trusted where the page's structure is clear. A false
-"unknown argument" would discredit a correct answer in front of an audience; a missed one costs little.
+`load_schema` returns the provider's `terraform providers schema -json` dump wherever one is present
+(the shared data has one), with the docs' defaults and documented rules carried over. Without a dump it
+falls back to the schema read from the docs, described here.
 
-Building takes a few seconds, so the result is cached as JSON under `cache_dir/schema`, keyed by the size
-and mtime of the docs files and by `SCHEMA_VERSION`.
+The docs reader: every `r/` and `d/` page lists its arguments as bulleted backticked names (`* `table_name`
+- (Required) ...`), nested blocks under headings (`### rule`, `### `rule` Block`) or lead-in lines (`The
+`rule` block supports:`), and exported attributes under "Attribute Reference". The layout varies from
+page to page, so the reader is lenient where it has to guess: every name listed anywhere in a page's
+argument sections counts as known for that type (at any nesting depth), while "required" is only trusted
+where the page's structure is clear. A false "unknown argument" would discredit a correct answer in front
+of an audience; a missed one costs little.
+
+Building takes a few seconds, so the docs-read result is cached as JSON under `cache_dir/schema`, keyed by
+the size and mtime of the docs files and by `SCHEMA_VERSION`.
 """
 from __future__ import annotations
 
@@ -694,7 +699,7 @@ def docs_fingerprint(paths: Iterable[Path]) -> str:
 def load_schema(settings: Settings | None = None) -> ProviderSchema:
     """The provider's own schema (a `terraform providers schema -json` dump, see `provider_schema.py`)
     with the docs' defaults carried over; the docs-read schema alone where no dump is present."""
-    from iacdemo.hcl import provider_schema
+    from iacdemo.terraform import provider_schema
 
     settings = settings or get_settings()
     dump = provider_schema.find_dump(settings.provider_schema_dirs)

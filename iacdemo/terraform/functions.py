@@ -17,7 +17,7 @@ import re
 import uuid
 from typing import Any, Callable
 
-from iacdemo.evaluation.expressions import UNKNOWN, EvalError, contains_unknown, to_string
+from iacdemo.terraform.expressions import UNKNOWN, EvalError, contains_unknown, to_string
 
 
 def terraform_json(value: Any) -> str:
