@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     from iacdemo.evaluation.harness import run_reference
     from iacdemo.evaluation.tasks import load_tasks
     from iacdemo.hcl.parse import warm_up
-    from iacdemo.hcl.schema import load_schema
+    from iacdemo.terraform.schema import load_schema
 
     started = time.perf_counter()
     schema = load_schema()

@@ -73,6 +73,12 @@ class Settings:
         return self.data_dir / "iac-eval" / "iac-eval-dev.csv"
 
     @property
+    def provider_schema_dirs(self) -> list[Path]:
+        """Where `terraform providers schema -json` dumps (`aws-<version>.json[.gz]`) are looked for:
+        a fresh one cached from a local Terraform first, then the shared data's."""
+        return [self.cache_dir / "provider-schema", self.data_dir / "provider-schema"]
+
+    @property
     def datasets_dir(self) -> Path:
         return self.cache_dir / "datasets"
 

@@ -44,7 +44,7 @@ def tiny_model_dir(tmp_path_factory, loaded_model) -> Path:
 def schema(settings):
     """The provider-docs schema (built once into the cache, then loaded). Modules that must build it
     themselves (to time it, or into a fresh cache) define their own `schema` fixture."""
-    from iacdemo.hcl.schema import load_schema
+    from iacdemo.terraform.schema import load_schema
 
     return load_schema(settings)
 

@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from iacdemo.evaluation.expressions import (
+from iacdemo.terraform.expressions import (
     UNKNOWN, PartialObject, Scope, constant_value, evaluate_template, expression_references, parse_template,
     template_references,
 )
-from iacdemo.evaluation.functions import terraform_json
+from iacdemo.terraform.functions import terraform_json
 
 
 @pytest.fixture()

@@ -13,14 +13,14 @@ from iacdemo.evaluation.broken_variants import (
 from iacdemo.evaluation.harness import _check_once, run_reference, score_answer
 from iacdemo.hcl.check import check_hcl
 
-# Measured: 261 of 344 (75.9%). Each remaining failure was checked against what a real plan would show,
-# and fails there too or cannot be known offline: 30 call registry modules and their policies look for
-# resource types the module would create (a real plan lists them under the module, not under
-# root_module, so they fail there too), 12 need values known only after apply (7 of them a live AMI
-# lookup, 5 compare bucket ids), 41 disagree with their own policy (names, values, missing arguments or
-# resources; 4 of them call a module too). Below this floor is a regression.
-FIDELITY_FLOOR = 0.758
-REFERENCE_CAUSES = {causes.MODULE, causes.UNKNOWN_UNTIL_APPLY, causes.PROVIDER_DEFAULT,
+# Measured: 242 of 344 (70.3%); real Terraform + OPA passes about 237-243 of them. Statically, as in
+# real Terraform, 22 are not plannable: 16 zip a file with `archive_file` and 3 read one with `file()`
+# that IaC-Eval never writes beside main.tf, 3 break the provider's plan-time rules (DynamoDB, NAT). The
+# others: 30 call registry modules and their policies look for resource types the module would create
+# (a real plan lists them under the module, not under root_module), 13 need values known only after
+# apply, the rest disagree with their own policy. Below this floor is a regression.
+FIDELITY_FLOOR = 0.70
+REFERENCE_CAUSES = {causes.NOT_PLANNABLE, causes.MODULE, causes.UNKNOWN_UNTIL_APPLY, causes.PROVIDER_DEFAULT,
                     causes.REFERENCE_DISAGREEMENT, causes.ENGINE_ERROR}
 
 
@@ -33,7 +33,8 @@ def test_reference_pass_rate_and_causes(reference_report, tasks):
     report = reference_report
     assert report["mode"] == "static" and report["tasks"] == 344
     assert report["pass_at_1"] >= FIDELITY_FLOOR
-    assert report["plannable_rate"] == 1.0 and report["parse_rate"] == 1.0  # the check accepts every reference
+    assert report["parse_rate"] == 1.0
+    assert report["plannable_rate"] >= 0.93  # the rest read files IaC-Eval never writes, as in real Terraform
     assert report["hallucinated_type_rate"] == 0.0
     assert set(report["by_difficulty"]) == {"1", "2", "3", "4", "5", "6"}
     failures = report["failures"]
@@ -119,7 +120,7 @@ def test_cli_user_errors(tmp_path, capsys):
 def test_mode_is_static_without_terraform():
     import shutil
 
-    from iacdemo.evaluation.terraform_cli import REAL, STATIC, detect_mode, terraform_plan
+    from iacdemo.terraform.terraform_cli import REAL, STATIC, detect_mode, terraform_plan
 
     if detect_mode() == REAL:
         pytest.skip("terraform and its AWS provider are installed here")

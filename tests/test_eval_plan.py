@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 
 
-from iacdemo.evaluation.plan import plan_for_code, planned_value
-from iacdemo.evaluation.provider_facts import attributes_as_blocks
+from iacdemo.terraform.plan import plan_for_code, planned_value
+from iacdemo.terraform.provider_facts import attributes_as_blocks
 
 
 def _config(plan, address):

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from iacdemo.evaluation import rego
-from iacdemo.evaluation.plan import plan_for_code
+from iacdemo.terraform.plan import plan_for_code
 from iacdemo.evaluation.rego import PolicyError, compile_policy, evaluate_policy, hoist_some_declarations, iter_leaves, uses_rego_v1
 
 

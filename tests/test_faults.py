@@ -19,7 +19,7 @@ import pytest
 from iacdemo.errors import ConfigError
 from iacdemo.evaluation.harness import score_answer
 from iacdemo.evaluation.tasks import load_tasks
-from iacdemo.evaluation.terraform_cli import STATIC, detect_mode
+from iacdemo.terraform.terraform_cli import STATIC, detect_mode
 from iacdemo.generation.recording import Recording
 from iacdemo.hcl.check import check_answer
 from iacdemo.settings import REPO_ROOT

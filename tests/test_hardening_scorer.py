@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from iacdemo.evaluation.expressions import BudgetExceeded, scoring_budget
+from iacdemo.terraform.expressions import BudgetExceeded, scoring_budget
 from iacdemo.evaluation.harness import score_answer
-from iacdemo.evaluation.plan import plan_for_code
+from iacdemo.terraform.plan import plan_for_code
 
 EVIL = "a" * 5000 + "!"
 NESTED_FOR = 'output "x" { value = [for a in range(1024): [for b in range(1024): [for c in range(1024): c]]] }'

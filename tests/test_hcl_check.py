@@ -13,7 +13,8 @@ import pytest
 from iacdemo.hcl.check import CheckResult, check_answer, check_hcl, check_tree
 from iacdemo.hcl.highlight import highlight_css, highlight_hcl
 from iacdemo.hcl.parse import parse_hcl
-from iacdemo.hcl.schema import load_schema
+from iacdemo.terraform.provider_rules import PROVIDER_REJECTS
+from iacdemo.terraform.schema import load_schema
 from iacdemo.settings import REPO_ROOT, get_settings
 
 # What the models of the original experiment answered to "Create a DynamoDB Contributor Insights resource
@@ -229,9 +230,10 @@ resource "random_string" "suffix" {
   special = false
 }
 data "archive_file" "zip" {
-  type        = "zip"
-  source_file = "main.py"
-  output_path = "main.zip"
+  type                    = "zip"
+  source_content          = "print(1)"
+  source_content_filename = "main.py"
+  output_path             = "main.zip"
 }
 resource "aws_s3_bucket" "b" {
   bucket = "logs-${random_string.suffix.result}"
@@ -257,7 +259,14 @@ def test_reference_programs_rarely_flagged(reference_results):
     assert unknown / checked < 0.02
     assert missing <= 0.02 * len(reference_results)
     assert sum(len(r.unknown_resource_types) for r in reference_results) <= 2
-    assert plannable >= 0.95 * len(reference_results)
+    # Real Terraform plans about 317 of the 344: the rest read files IaC-Eval never writes (`file()`,
+    # `archive_file`), or break a rule the provider checks while planning (DynamoDB keys and capacities,
+    # an Elastic IP on a private NAT gateway).
+    assert plannable >= 0.92 * len(reference_results)
+    allowed = {"Archive creation error", "Invalid function argument"}
+    for result in reference_results:
+        for diagnostic in result.diagnostics:
+            assert diagnostic["summary"] in allowed or diagnostic["detail"] == PROVIDER_REJECTS, diagnostic
 
 
 def test_injected_hallucinations_are_caught(schema, reference_programs):
@@ -317,6 +326,25 @@ def test_cli_file_and_stdin(schema, tmp_path):
     assert json.loads(answer.stdout)["unknown_resource_types"][0]["suggestion"] == "aws_dynamodb_contributor_insights"
 
 
+def test_cli_jsonl_one_report_per_line(schema, tmp_path):
+    lines = [json.dumps({"id": "base", "answer": BASE_ANSWER}), "not json", "",
+             json.dumps({"id": 7, "code": CORRECT}), json.dumps(TUNED_ANSWER), json.dumps([1])]
+    source = tmp_path / "answers.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    done = _cli("--jsonl", str(source), "--no-code", "--official", cache_dir=tmp_path / "cache")
+    assert done.returncode == 0, done.stderr
+    reports = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["line"] for r in reports] == [1, 2, 4, 5, 6]  # the blank line has no report
+    base, broken, correct, tuned, wrong = reports
+    assert base["id"] == "base" and base["unknown_resource_types"][0]["type"] == "aws_dynamodb_contributor_insight"
+    assert "error" in broken and broken["plannable"] is False
+    assert correct["id"] == 7 and correct["plannable"] is True and "code" not in correct
+    assert tuned["plannable"] is False and not tuned["has_code"]  # --official: no fence, no code
+    assert "error" in wrong
+    strict = _cli("--jsonl", str(source), "--strict", cache_dir=tmp_path / "cache")
+    assert strict.returncode == 1
+
+
 def test_cli_missing_file(tmp_path):
     done = _cli(str(tmp_path / "nope.tf"), cache_dir=tmp_path / "cache")
     assert done.returncode == 2 and "No such file" in done.stderr and done.stdout == ""
@@ -341,7 +369,7 @@ def test_parse_hcl_shapes():
 
 def test_invented_type_without_a_provider_is_unknown_not_another_provider():
     from iacdemo.hcl.check import check_hcl
-    from iacdemo.hcl.schema import load_schema
+    from iacdemo.terraform.schema import load_schema
 
     code = '''
 resource "dynamodb_contributor" "x" { table_name = "t" }

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from iacdemo.errors import DataError
-from iacdemo.hcl.schema import (NO_DEFAULT, ProviderSchema, _literal, build_schema, docs_fingerprint,
-                                documented_default, forget_loaded_schemas, load_schema, provider_docs_paths)
+from iacdemo.terraform.schema import (NO_DEFAULT, ProviderSchema, _literal, build_schema, docs_fingerprint,
+                                documented_default, forget_loaded_schemas, load_docs_schema, load_schema,
+                                provider_docs_paths)
 from iacdemo.settings import REPO_ROOT, get_settings
 
 
@@ -26,7 +27,7 @@ def cache_dir(tmp_path_factory) -> Path:
 def schema(cache_dir) -> ProviderSchema:
     forget_loaded_schemas()  # tests run earlier in the session may have loaded it: build and cache it here
     started = time.perf_counter()
-    loaded = load_schema(get_settings().with_overrides(cache_dir=cache_dir))
+    loaded = load_docs_schema(get_settings().with_overrides(cache_dir=cache_dir))
     print(f"\nschema ready in {time.perf_counter() - started:.2f} s "
           f"({len(loaded.resources)} resource types, {len(loaded.data_sources)} data-source types)")
     return loaded
@@ -128,8 +129,8 @@ def test_cache_written_and_loaded_fast_by_a_second_process(schema, cache_dir):
     script = textwrap.dedent("""
         import json, time
         started = time.perf_counter()
-        from iacdemo.hcl.schema import load_schema
-        schema = load_schema()
+        from iacdemo.terraform.schema import load_docs_schema
+        schema = load_docs_schema()
         print(json.dumps({"seconds": time.perf_counter() - started, "resources": len(schema.resources),
                           "data": len(schema.data_sources)}))
     """)
@@ -194,3 +195,30 @@ def test_dollar_values_are_not_the_word_default():
     # "`$Default`" is a value; the default is what the sentence after it states
     text = "Can be version number, `$Latest`, or `$Default`. The default value is `$Default`."
     assert documented_default(text) == "$Default"
+
+
+def test_provider_schema_dump_is_the_ground_truth():
+    """With the `terraform providers schema -json` dump present, `load_schema` is exact: every type of the
+    provider, types and nesting limits, the docs' defaults and documented conflicts carried over."""
+    schema = load_schema()
+    assert schema.exact and (len(schema.resources), len(schema.data_sources)) == (1526, 608)
+    listener = schema.get("aws_lb_listener")
+    assert listener.required() == ["load_balancer_arn"] and listener.blocks["default_action"].min_items == 1
+    assert listener.blocks["default_action"].required() == ["type"]
+    queue = schema.get("aws_sqs_queue")
+    assert queue.arguments["delay_seconds"].type == "number" and "arn" in queue.computed_only
+    assert queue.defaults()["visibility_timeout_seconds"] == 30  # from the docs
+    assert schema.get("aws_db_instance").version == 2
+    assert schema.get("aws_s3_bucket").conflicts["bucket"] == {"bucket_prefix"}
+
+
+def test_provider_schema_dump_found_by_version(tmp_path):
+    from iacdemo.terraform.provider_schema import find_dump
+
+    (tmp_path / "aws-5.9.0.json").write_text("{}")
+    (tmp_path / "aws-5.100.0.json.gz").write_bytes(b"")
+    (tmp_path / "notes.json").write_text("{}")
+    assert find_dump([tmp_path / "missing", tmp_path]).name == "aws-5.100.0.json.gz"
+    with pytest.raises(DataError, match="not a `terraform providers schema -json` dump"):
+        from iacdemo.terraform.provider_schema import read_dump
+        read_dump(tmp_path / "aws-5.9.0.json")

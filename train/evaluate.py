@@ -96,8 +96,8 @@ def run(args: argparse.Namespace) -> dict:
     from iacdemo.evaluation.harness import score_reference
     from iacdemo.evaluation.report import build_report
     from iacdemo.evaluation.tasks import load_tasks, select_tasks
-    from iacdemo.evaluation.terraform_cli import detect_mode
-    from iacdemo.hcl.schema import load_schema
+    from iacdemo.terraform.terraform_cli import detect_mode
+    from iacdemo.terraform.schema import load_schema
 
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}.")

@@ -1,7 +1,7 @@
 """Offline IaC-Eval: tasks, the static plan emulation, Rego scoring, pass@k and reports."""
 from iacdemo.evaluation.harness import TaskResult, run_reference, score_answer, score_code, score_reference
 from iacdemo.evaluation.passk import mean_pass_at_k, pass_at_k
-from iacdemo.evaluation.plan import build_plan, plan_for_code
+from iacdemo.terraform.plan import build_plan, plan_for_code
 from iacdemo.evaluation.rego import PolicyError, PolicyOutcome, evaluate_policy
 from iacdemo.evaluation.report import build_report
 from iacdemo.evaluation.tasks import Task, load_tasks, select_tasks

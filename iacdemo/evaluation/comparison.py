@@ -94,8 +94,8 @@ def _task_record(task: Task) -> dict:
 
 
 def _schema_and_mode(schema: Any, mode: str | None, settings: Settings) -> tuple[Any, str]:
-    from iacdemo.evaluation.terraform_cli import detect_mode
-    from iacdemo.hcl.schema import load_schema
+    from iacdemo.terraform.terraform_cli import detect_mode
+    from iacdemo.terraform.schema import load_schema
 
     return (schema if schema is not None else load_schema(settings)), (mode or detect_mode())
 

@@ -13,11 +13,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
 from iacdemo.evaluation import causes
-from iacdemo.evaluation.expressions import BudgetExceeded, scoring_budget
-from iacdemo.evaluation.plan import build_plan
+from iacdemo.terraform.expressions import BudgetExceeded, scoring_budget
+from iacdemo.terraform.plan import build_plan
 from iacdemo.evaluation.rego import evaluate_policy
 from iacdemo.evaluation.tasks import Task
-from iacdemo.evaluation.terraform_cli import REAL, STATIC, detect_mode, terraform_plan
+from iacdemo.terraform.terraform_cli import REAL, STATIC, detect_mode, terraform_plan
 from iacdemo.hcl.check import CheckResult, check_hcl, check_tree
 from iacdemo.hcl.extract import first_code_block
 from iacdemo.hcl.parse import HCLParseError, parse_hcl
@@ -91,6 +91,8 @@ def _score_into(result: TaskResult, task: Task, code: str, schema, mode: str, re
         result.plannable = check.plannable
         plan = build_plan(config, schema)
     outcome = evaluate_policy(task.policy, plan)
+    if outcome.error and mode != REAL and _NULL_ARGUMENT in outcome.error:
+        outcome = evaluate_policy(task.policy, without_nulls(plan))
     result.failed_rules = outcome.failed_rules
     result.error = outcome.error
     if not result.plannable:  # officially no policy runs; the rules are kept to show what else fails
@@ -99,6 +101,21 @@ def _score_into(result: TaskResult, task: Task, code: str, schema, mode: str, re
     result.passed = outcome.passed
     if not result.passed:
         result.cause = _failure_cause(task, config, schema, outcome, reference, plan)
+
+
+# regorus raises where a builtin gets null (`count(null)`); OPA, in its default non-strict mode, makes that
+# expression undefined instead. A plan whose null values are left out gives regorus the same undefined
+# expressions (a missing key is undefined too), so a policy that trips on a null is evaluated on that.
+_NULL_ARGUMENT = "Got `null`"
+
+
+def without_nulls(value: Any) -> Any:
+    """The plan with every null object member removed (list elements kept: their positions matter)."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
 
 
 def _check_once(code: str, schema) -> tuple[CheckResult, dict | None]:
@@ -140,7 +157,7 @@ def run_reference(tasks: Iterable[Task], schema=None, *, mode: str | None = None
                   progress: Callable[[int, int], Any] | None = None) -> dict:
     """Score every task's reference program and aggregate: the harness's fidelity report."""
     from iacdemo.evaluation.report import build_report
-    from iacdemo.hcl.schema import load_schema
+    from iacdemo.terraform.schema import load_schema
 
     schema = schema if schema is not None else load_schema()
     mode = mode or detect_mode()

@@ -109,7 +109,7 @@ class Experiment:
         return format_context(hits) if hits else ""
 
     def schema(self):
-        from iacdemo.hcl.schema import load_schema
+        from iacdemo.terraform.schema import load_schema
 
         return load_schema(self.settings)
 
@@ -172,7 +172,7 @@ class Experiment:
     def slice_step(self) -> dict:
         from iacdemo.corpus.build import build_corpus
         from iacdemo.corpus.sources import iter_docs
-        from iacdemo.hcl.schema import _type_from_path
+        from iacdemo.terraform.schema import _type_from_path
         from iacdemo.training.chat_mix import page_description
         from iacdemo.training.data import load_rows, split_by_page
 
@@ -331,7 +331,7 @@ class Experiment:
         from iacdemo.evaluation.answers import System, eval_gen_settings
         from iacdemo.evaluation.comparison import evaluate_systems
         from iacdemo.evaluation.tasks import load_tasks, select_tasks
-        from iacdemo.evaluation.terraform_cli import detect_mode
+        from iacdemo.terraform.terraform_cli import detect_mode
 
         ie = self.config.iac_eval
         tasks = select_tasks(load_tasks(settings=self.settings), ie.difficulty or None, ie.limit)

@@ -57,7 +57,7 @@ def static_diagnostics(schema) -> Diagnose:
 
 def terraform_plan_diagnostics(code: str) -> list[str]:
     """Terraform's own error for the program (real mode: terraform and the AWS provider installed)."""
-    from iacdemo.evaluation.terraform_cli import terraform_plan
+    from iacdemo.terraform.terraform_cli import terraform_plan
 
     if not code.strip():
         return [NO_CODE_MESSAGE]
@@ -67,7 +67,7 @@ def terraform_plan_diagnostics(code: str) -> list[str]:
 
 def default_diagnostics(schema, mode: str | None = None) -> Diagnose:
     """Static checks, then (in real mode, when they find nothing) Terraform's errors."""
-    from iacdemo.evaluation.terraform_cli import REAL, detect_mode
+    from iacdemo.terraform.terraform_cli import REAL, detect_mode
 
     static = static_diagnostics(schema)
     if (mode or detect_mode()) != REAL:

@@ -67,7 +67,7 @@ def repair_chat(session: Any, messages: Sequence[dict], first_answer: str, *, ad
     `first_answer` with its diagnostics.
     """
     from iacdemo.generation.side_by_side import GenSettings
-    from iacdemo.hcl.schema import load_schema
+    from iacdemo.terraform.schema import load_schema
 
     settings = settings or get_settings()
     gen = (gen or GenSettings()).validated(settings)

@@ -3,7 +3,7 @@ from iacdemo.hcl.check import CheckResult, check_answer, check_hcl, check_tree
 from iacdemo.hcl.extract import CodeBlock, extract_code_blocks, extract_hcl, first_code_block
 from iacdemo.hcl.highlight import highlight_css, highlight_hcl
 from iacdemo.hcl.parse import HCLParseError, parse_hcl
-from iacdemo.hcl.schema import ProviderSchema, TypeSchema, load_schema
+from iacdemo.terraform.schema import ProviderSchema, TypeSchema, load_schema
 
 __all__ = [
     "CheckResult", "check_answer", "check_hcl", "check_tree",

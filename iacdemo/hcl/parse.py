@@ -11,6 +11,7 @@ import re
 import textwrap
 
 import hcl2
+from lark import Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
 from iacdemo.errors import IacdemoError
@@ -40,13 +41,46 @@ def parse_hcl(text: str, *, explicit_blocks: bool = False, preserve_heredocs: bo
     options = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=explicit_blocks,
                                         with_comments=False)
     try:
-        tree = hcl2.loads(text, serialization_options=options)
+        syntax = hcl2.parses_to_tree(text)
+        _check_redefinitions(syntax)
+        tree = hcl2.serialize(hcl2.transform(syntax), serialization_options=options)
         return tree if preserve_heredocs else _unwrap_heredocs(tree)
     except (UnexpectedToken, UnexpectedCharacters, UnexpectedEOF) as exc:
         raise HCLParseError(_describe(exc), getattr(exc, "line", None), getattr(exc, "column", None)) from exc
-    except (LarkError, ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as exc:
+    except (LarkError, ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError,
+            RuntimeError) as exc:
         # hcl2's transformer reports some invalid HCL (duplicate keys, odd literals) this way.
         raise HCLParseError(f"Invalid HCL: {exc}") from exc
+
+
+def _check_redefinitions(syntax) -> None:
+    """Terraform's "Attribute redefined": an argument set twice in one block. python-hcl2 keeps the last
+    value silently (or raises a bare RuntimeError when a block of the same name sits in between), so the
+    syntax tree is checked first, where each attribute still has its line."""
+    for body in syntax.iter_subtrees():
+        if body.data != "body":
+            continue
+        seen: dict[str, int | None] = {}
+        blocks: dict[str, int | None] = {}
+        for child in body.children:
+            if not isinstance(child, Tree) or child.data not in ("attribute", "block") or not child.children:
+                continue
+            ident = child.children[0]
+            name = str(ident.children[0]) if isinstance(ident, Tree) and ident.children else str(ident)
+            line = None if child.meta.empty else child.meta.line
+            if child.data == "block":
+                blocks.setdefault(name, line)
+                if name in seen:
+                    raise HCLParseError(f'Unsupported block type at line {line}: "{name}" is already set as an '
+                                        f"argument at line {seen[name]}", line)
+                continue
+            if name in seen:
+                raise HCLParseError(f'Attribute redefined at line {line}: the argument "{name}" was already set '
+                                    f"at line {seen[name]}. Each argument may be set only once.", line)
+            if name in blocks:
+                raise HCLParseError(f'Unsupported argument at line {line}: "{name}" is already defined as a block '
+                                    f"at line {blocks[name]}", line)
+            seen[name] = line
 
 
 _HEREDOC = re.compile(r"\A<<(-?)([A-Za-z_][\w-]*)[ \t]*\n(.*?)\n?[ \t]*\2\Z", re.S)

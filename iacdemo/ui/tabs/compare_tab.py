@@ -55,7 +55,7 @@ def warm_schema(ctx: AppContext) -> None:
     """Start reading the provider schema in the background while the model generates (it takes seconds
     the first time, from the docs); `check_answers` later picks it up from memory."""
     def start() -> threading.Thread:
-        from iacdemo.hcl.schema import load_schema
+        from iacdemo.terraform.schema import load_schema
 
         thread = threading.Thread(target=lambda: _quietly(load_schema, ctx.settings), name="iacdemo-schema",
                                   daemon=True)
@@ -73,7 +73,7 @@ def _quietly(fn, *args) -> None:
 
 
 def schema(ctx: AppContext):
-    from iacdemo.hcl.schema import load_schema
+    from iacdemo.terraform.schema import load_schema
 
     return load_schema(ctx.settings)
 

@@ -141,7 +141,7 @@ def run_reference(ctx: AppContext, difficulties: Sequence[Any] | None, count: An
 
 
 def _schema(ctx: AppContext):
-    from iacdemo.hcl.schema import load_schema
+    from iacdemo.terraform.schema import load_schema
 
     return load_schema(ctx.settings)
 

@@ -1,15 +1,20 @@
-"""The AWS provider's resource and data-source schemas, read from its documentation pages.
+"""The AWS provider's resource and data-source schemas: the classes every check and the plan read, the
+docs-read schema, and `load_schema`, which prefers the provider's own (`provider_schema.py`).
 
-No provider binary can run here, so the docs are the ground truth: every `r/` and `d/` page lists its
-arguments as bulleted backticked names (`* `table_name` - (Required) ...`), nested blocks under
-headings (`### rule`, `### `rule` Block`) or lead-in lines (`The `rule` block supports:`), and exported
-attributes under "Attribute Reference". The layout varies from page to page, so the reader is lenient
-where it has to guess: every name listed anywhere in a page's argument sections counts as known for that
-type (at any nesting depth), while "required" is only trusted where the page's structure is clear. A false
-"unknown argument" would discredit a correct answer in front of an audience; a missed one costs little.
+`load_schema` returns the provider's `terraform providers schema -json` dump wherever one is present
+(the shared data has one), with the docs' defaults and documented rules carried over. Without a dump it
+falls back to the schema read from the docs, described here.
 
-Building takes a few seconds, so the result is cached as JSON under `cache_dir/schema`, keyed by the size
-and mtime of the docs files and by `SCHEMA_VERSION`.
+The docs reader: every `r/` and `d/` page lists its arguments as bulleted backticked names (`* `table_name`
+- (Required) ...`), nested blocks under headings (`### rule`, `### `rule` Block`) or lead-in lines (`The
+`rule` block supports:`), and exported attributes under "Attribute Reference". The layout varies from
+page to page, so the reader is lenient where it has to guess: every name listed anywhere in a page's
+argument sections counts as known for that type (at any nesting depth), while "required" is only trusted
+where the page's structure is clear. A false "unknown argument" would discredit a correct answer in front
+of an audience; a missed one costs little.
+
+Building takes a few seconds, so the docs-read result is cached as JSON under `cache_dir/schema`, keyed by
+the size and mtime of the docs files and by `SCHEMA_VERSION`.
 """
 from __future__ import annotations
 
@@ -46,6 +51,8 @@ class ArgumentSpec:
     required: bool = False
     default: Any = None
     has_default: bool = False
+    type: Any = None  # the provider schema's cty type (JSON form); None when read from the docs
+    computed: bool = False  # optional and computed: unset, the provider decides it (unknown in a plan)
 
 
 @dataclass
@@ -54,6 +61,13 @@ class BlockSpec:
 
     arguments: dict[str, ArgumentSpec] = field(default_factory=dict)
     blocks: dict[str, "BlockSpec"] = field(default_factory=dict)
+    # From the provider's own schema only (`exact`): the names are then complete, so anything else is
+    # an "Unsupported argument"; attributes only the provider sets; how the block nests and how often.
+    exact: bool = False
+    computed_only: dict[str, Any] = field(default_factory=dict)  # name -> cty type
+    nesting: str = "list"
+    min_items: int = 0
+    max_items: int = 0
 
     def required(self) -> list[str]:
         return sorted(n for n, a in self.arguments.items() if a.required)
@@ -84,6 +98,11 @@ class TypeSchema(BlockSpec):
     doc_path: str = ""
     known_names: frozenset[str] = frozenset()  # every argument/block name listed in the argument sections
     attributes: frozenset[str] = frozenset()  # names listed under "Attribute Reference"
+    version: int = 0  # the provider's state schema version (a real plan's `schema_version`)
+    # Documented cross-argument rules (docs_rules.py), top level only: name -> names it conflicts with,
+    # and groups of which exactly one must be set.
+    conflicts: dict[str, frozenset[str]] = field(default_factory=dict)
+    exactly_one: tuple[tuple[str, ...], ...] = ()
 
     def find_block(self, path: Iterable[str]) -> BlockSpec | None:
         """The nested block at `path` (block names from the top), else any block of that name on the page."""
@@ -91,7 +110,7 @@ class TypeSchema(BlockSpec):
         node: BlockSpec | None = self
         for name in path:
             node = node.blocks.get(name) if node else None
-        if node is not None or not path:
+        if node is not None or not path or self.exact:
             return node
         return _find_anywhere(self, path[-1])
 
@@ -129,6 +148,12 @@ class ProviderSchema:
     resources: dict[str, TypeSchema]
     data_sources: dict[str, TypeSchema]
     fingerprint: str = ""
+    provider: BlockSpec | None = None  # the `provider "aws"` block's own schema (provider schema only)
+
+    @property
+    def exact(self) -> bool:
+        """Whether this is the provider's own schema (complete names, types, nesting) or the docs' reading."""
+        return self.provider is not None
 
     def get(self, type_name: str, kind: str = RESOURCE) -> TypeSchema | None:
         return (self.resources if kind == RESOURCE else self.data_sources).get(type_name)
@@ -672,7 +697,30 @@ def docs_fingerprint(paths: Iterable[Path]) -> str:
 
 
 def load_schema(settings: Settings | None = None) -> ProviderSchema:
-    """The provider schema: from memory, else from the JSON cache, else built from the docs and cached."""
+    """The provider's own schema (a `terraform providers schema -json` dump, see `provider_schema.py`)
+    with the docs' defaults carried over; the docs-read schema alone where no dump is present."""
+    from iacdemo.terraform import provider_schema
+
+    settings = settings or get_settings()
+    dump = provider_schema.find_dump(settings.provider_schema_dirs)
+    if dump is None:
+        return load_docs_schema(settings)
+    try:
+        docs: ProviderSchema | None = load_docs_schema(settings)
+    except DataError:
+        docs = None  # no docs: no documented defaults, the checks are the same
+    key = f"{dump.resolve()}|{dump.stat().st_size}|{dump.stat().st_mtime_ns}|{docs.fingerprint if docs else ''}"
+    with _lock:
+        if key not in _memory:
+            schema = provider_schema.merge_docs(provider_schema.read_dump(dump), docs)
+            if docs is not None:
+                provider_schema.merge_rules(schema, provider_docs_paths(settings))
+            _memory[key] = schema
+        return _memory[key]
+
+
+def load_docs_schema(settings: Settings | None = None) -> ProviderSchema:
+    """The schema read from the provider docs: from memory, else from the JSON cache, else built and cached."""
     settings = settings or get_settings()
     paths = provider_docs_paths(settings)
     fingerprint = docs_fingerprint(paths)

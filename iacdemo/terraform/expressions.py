@@ -1042,7 +1042,7 @@ def _function_call(node, scope):
         if last is UNKNOWN:
             return UNKNOWN
         args.extend(last)
-    from iacdemo.evaluation.functions import call_function
+    from iacdemo.terraform.functions import call_function
 
     return call_function(name.removeprefix("provider::"), args)
 

@@ -24,12 +24,12 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from iacdemo.evaluation.expressions import (
+from iacdemo.terraform.expressions import (
     UNKNOWN, EvalError, LazyMapping, PartialObject, Scope, check_budget, constant_value, contains_unknown,
     evaluate_value, scoring_budget, template_references,
 )
-from iacdemo.evaluation.data_sources import render_data_source
-from iacdemo.evaluation.provider_facts import attributes_as_blocks, schema_version
+from iacdemo.terraform.data_sources import render_data_source
+from iacdemo.terraform.provider_facts import attributes_as_blocks, schema_version
 
 BLOCK_MARKER = "__is_block__"
 META_ARGUMENTS = frozenset({"count", "for_each", "depends_on", "provider", "lifecycle", "provisioner",
@@ -347,6 +347,8 @@ class Program:
             rendered = render_data_source(rtype, values, self, self.provider_key(body, rtype))
             if rendered:
                 values.update(rendered)
+        if type_schema is not None and type_schema.exact:
+            _fill_unset(values, type_schema, top=True)
         if self.symbolic:
             index = bindings["count"]["index"] if "count" in bindings else bindings.get("each", {}).get("key")
             values.placeholder = _address(mode, rtype, name, index)
@@ -375,6 +377,8 @@ class Program:
             for arg, default in defaults.items():
                 if arg not in values and arg not in (spec.blocks or {}):
                     values[arg] = default
+            if getattr(spec, "exact", False) and path:  # the top level is filled once the plan is complete
+                _fill_unset(values, spec, top=False)
         return values
 
     def _plan_tags(self, values: dict, provider_key: str) -> None:
@@ -449,6 +453,19 @@ class Program:
         return DEFAULT_PROVIDER_SOURCE.format(name=name)
 
 
+def _fill_unset(values: dict, spec, top: bool) -> None:
+    """What a real plan shows for what the configuration leaves out: an optional argument as null, one the
+    provider computes as unknown, a nested block as an empty list (null when it nests as one object).
+    `tags_all` (top level) is planned separately."""
+    for name, argument in spec.arguments.items():
+        if name in values or (top and name == "tags_all"):
+            continue
+        values[name] = UNKNOWN if argument.computed else None
+    for name, block in spec.blocks.items():
+        if name not in values and not (top and name == "timeouts"):
+            values[name] = None if block.nesting == "single" else []
+
+
 def _labelled(entry: Any) -> Iterable[tuple[str, Any]]:
     if isinstance(entry, dict):
         for key, value in entry.items():
@@ -497,7 +514,7 @@ def _build_plan(config: dict, schema, as_attributes: dict[str, frozenset] | None
             "expressions": config_expressions(
                 body, as_attributes.get(rtype, frozenset()) if mode == "managed" else frozenset(),
                 schema.get(rtype, "resource" if mode == "managed" else "data") if schema is not None else None),
-            "schema_version": schema_version(rtype, mode),
+            "schema_version": _schema_version(schema, rtype, mode),
         }
         if "provisioner" in body:
             entry["provisioners"] = provisioners_json(body)
@@ -517,7 +534,7 @@ def _build_plan(config: dict, schema, as_attributes: dict[str, frozenset] | None
             if index is not None and index is not UNKNOWN:
                 item["index"] = index
             item["provider_name"] = full_name
-            item["schema_version"] = schema_version(rtype, mode)
+            item["schema_version"] = _schema_version(schema, rtype, mode)
             if mode == "data":
                 if contains_unknown_inputs(values, program.resources[(mode, rtype, name)]):
                     planned.append({**item, "values": after, "sensitive_values": {}})
@@ -562,6 +579,14 @@ def _build_plan(config: dict, schema, as_attributes: dict[str, frozenset] | None
         plan["prior_state"] = {"format_version": "1.0", "values": {"root_module": {
             "resources": sorted(prior, key=lambda r: r["address"])}}}
     return plan
+
+
+def _schema_version(schema, rtype: str, mode: str) -> int:
+    """The state schema version a real plan shows: the provider schema's own, else the known table."""
+    type_schema = schema.get(rtype) if schema is not None and mode == "managed" else None
+    if type_schema is not None and getattr(type_schema, "exact", False):
+        return type_schema.version
+    return schema_version(rtype, mode)
 
 
 def _without_version(item: dict) -> dict:
