@@ -48,6 +48,11 @@ class Settings:
     hub_host: str = "huggingface.co"
     max_new_tokens_cap: int = 1024
     max_prompt_chars: int = 20_000
+    # Real Terraform (optional): a filesystem mirror of providers (the folder holding
+    # `registry.terraform.io`); None = look in the usual places. See iacdemo/terraform/mirror.py.
+    tf_mirror: Path | None = None
+    tf_plan_timeout_s: float = 100.0  # the official harness's limit per plan
+    tf_workers: int = 2  # long-lived provider processes, one plan each at a time
 
     # Derived locations: one definition each, so loaders never build paths of their own.
     @property
@@ -103,6 +108,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         port=int(env.get("GRADIO_SERVER_PORT") or base.port),
         offline=_as_bool(env.get("HF_HUB_OFFLINE")) or _as_bool(env.get("IACDEMO_OFFLINE")),
         hub_host=(env.get("HF_ENDPOINT") or "https://huggingface.co").split("://")[-1].split("/")[0],
+        tf_mirror=Path(env["IACDEMO_TF_MIRROR"]) if env.get("IACDEMO_TF_MIRROR") else None,
+        tf_plan_timeout_s=float(env.get("IACDEMO_TF_PLAN_TIMEOUT") or base.tf_plan_timeout_s),
+        tf_workers=int(env.get("IACDEMO_TF_WORKERS") or base.tf_workers),
     )
 
 

@@ -16,7 +16,7 @@ from iacdemo.evaluation import causes
 from iacdemo.evaluation.plan import build_plan
 from iacdemo.evaluation.rego import evaluate_policy
 from iacdemo.evaluation.tasks import Task
-from iacdemo.evaluation.terraform_cli import REAL, STATIC, detect_mode, terraform_plan
+from iacdemo.evaluation.terraform_cli import REAL, STATIC, detect_mode
 from iacdemo.hcl.check import CheckResult, check_hcl, check_tree
 from iacdemo.hcl.extract import first_code_block
 from iacdemo.hcl.parse import HCLParseError, parse_hcl
@@ -35,6 +35,8 @@ class TaskResult:
     error: str | None = None  # engine or plan error, if any
     cause: str | None = None  # why it failed (see causes.py); None when it passed
     mode: str = STATIC
+    terraform: list[str] = field(default_factory=list)  # real mode: Terraform's own diagnostics
+    policy_engine: str = ""  # real mode: "opa" or "regorus" (see opa_real.py)
     code: str = ""
     seconds: float = 0.0
 
@@ -78,15 +80,20 @@ def _score_into(result: TaskResult, task: Task, code: str, schema, mode: str, re
         result.cause, result.error = causes.NO_PARSE, check.parse_error
         return
     if mode == REAL:
-        tf = terraform_plan(code)
+        from iacdemo.evaluation.opa_real import evaluate_real
+        from iacdemo.terraform.real import get_runner
+
+        tf = get_runner().plan(code)
         result.plannable, plan = tf.plannable, tf.plan
+        result.terraform = [d.format() for d in tf.diagnostics if d.severity == "error"]
         if not tf.plannable or plan is None:
             result.cause, result.error = causes.NOT_PLANNABLE, tf.error
             return
+        outcome, result.policy_engine = evaluate_real(task.policy, plan)
     else:
         result.plannable = check.plannable
         plan = build_plan(config, schema)
-    outcome = evaluate_policy(task.policy, plan)
+        outcome = evaluate_policy(task.policy, plan)
     result.failed_rules = outcome.failed_rules
     result.error = outcome.error
     if not result.plannable:  # officially no policy runs; the rules are kept to show what else fails
@@ -124,6 +131,10 @@ def score_many(tasks: Iterable[Task], answers: Iterable[str | None], schema, *, 
                progress: Callable[[int, int], Any] | None = None) -> list[TaskResult]:
     """Score answers (one per task, in order); `progress(done, total)` is called after each."""
     tasks, answers = list(tasks), list(answers)
+    if mode == REAL:  # plan them all at once on every provider slot first
+        from iacdemo.terraform.real import get_runner
+
+        get_runner().prefetch(first_code_block(a) or "" for a in answers)
     results = []
     for i, (task, answer) in enumerate(zip(tasks, answers)):
         results.append(score_answer(task, answer, schema, mode=mode))
@@ -142,6 +153,10 @@ def run_reference(tasks: Iterable[Task], schema=None, *, mode: str | None = None
     mode = mode or detect_mode()
     tasks = list(tasks)
     started = time.perf_counter()
+    if mode == REAL:
+        from iacdemo.terraform.real import get_runner
+
+        get_runner().prefetch(t.reference for t in tasks)
     results = []
     for i, task in enumerate(tasks):
         results.append(score_reference(task, schema, mode=mode))

@@ -1,0 +1,90 @@
+"""The real OPA engine for real mode, with regorus where OPA cannot read the policy as written.
+
+IaC-Eval runs `opa eval -i plan.json -d policy.rego data` and scores every leaf of the result (see
+rego.py). `opa-golib-python-bindings` embeds OPA 1.20.2 itself, so a policy written for OPA v1 (it
+imports `rego.v1`, as the official harness checks line by line) is evaluated by OPA exactly as there:
+query `data`, the official leaf rule. The binding offers no v0 mode: OPA 1.x rejects v0 syntax
+(`deny[msg] { ... }`: "`if` keyword is required before rule body"), and the official harness ran those
+policies in an OPA that still read v0. Those stay with regorus in its v0 mode, which is the same
+language; `policy_engine()` says which engine a policy gets. The binding needs Python 3.14 by its
+metadata but works on 3.11 (ctypes only); without it every policy goes to regorus.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from functools import lru_cache
+from typing import Any
+
+from iacdemo.evaluation.rego import PolicyOutcome, evaluate_policy, iter_leaves, uses_rego_v1
+
+OPA = "opa"
+REGORUS = "regorus"
+_LOCK = threading.Lock()
+
+
+def opa_installed() -> bool:
+    try:
+        import opa_bindings  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+def policy_engine(policy: str) -> str:
+    """Which engine scores this policy in real mode."""
+    return OPA if uses_rego_v1(policy) and opa_installed() else REGORUS
+
+
+@lru_cache(maxsize=512)
+def _opa_engine(policy: str):
+    from opa_bindings import OpaEngine
+
+    engine = OpaEngine()
+    engine.add_policy("policy.rego", policy)
+    return engine
+
+
+def _package(policy: str) -> str:
+    for line in policy.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == "package":
+            return "data." + words[1]
+    return "data"
+
+
+def evaluate_with_opa(policy: str, plan: dict | str) -> PolicyOutcome:
+    """OPA's `data` for this policy and plan, scored by the official leaf rule."""
+    from opa_bindings import OpaError
+
+    plan_obj = json.loads(plan) if isinstance(plan, str) else plan
+    try:
+        with _LOCK:
+            engine = _opa_engine(policy)
+            rows = engine.eval_query("iacdemo_result = data", plan_obj)
+    except OpaError as exc:
+        return PolicyOutcome(passed=False, package=_package(policy), error=f"OPA: {_first_line(exc)}")
+    value: Any = rows[0].get("iacdemo_result", {}) if rows else {}
+    package_value = value
+    for part in _package(policy).split(".")[1:]:
+        package_value = package_value.get(part, {}) if isinstance(package_value, dict) else {}
+    false_paths = [path for path, leaf in iter_leaves(value) if _is_false(leaf)]
+    failed = sorted({path.split(".")[0].split("[")[0] for path, leaf in iter_leaves(package_value)
+                     if _is_false(leaf)})
+    return PolicyOutcome(passed=not false_paths, package=_package(policy), value=package_value, failed_rules=failed)
+
+
+def evaluate_real(policy: str, plan: dict | str) -> tuple[PolicyOutcome, str]:
+    """(outcome, engine): OPA for v1 policies, regorus (v0 mode) for the rest."""
+    engine = policy_engine(policy)
+    if engine == OPA:
+        return evaluate_with_opa(policy, plan), OPA
+    return evaluate_policy(policy, plan), REGORUS
+
+
+def _is_false(leaf: Any) -> bool:
+    return not isinstance(leaf, str) and leaf is not None and leaf == False  # noqa: E712
+
+
+def _first_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:300]

@@ -1,0 +1,1 @@
+"""Everything that stands in for Terraform, or runs the real one (real mode: see real.py)."""
