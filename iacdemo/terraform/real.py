@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -40,6 +41,10 @@ REAL = "real"
 AUTO = "auto"
 MODES = (STATIC, REAL, AUTO)
 _JAIL_WORK = "/work"
+# IaC-Eval's references were written for (and pin) Terraform 1.9.8; Terraform 1.11 stands in for it.
+OFFICIAL_TERRAFORM = (1, 9, 8)
+_REQUIRED_VERSION = re.compile(r'^(\s*)required_version\s*=\s*"([^"\n]*)"\s*$', re.M)
+_CONSTRAINT = re.compile(r"^\s*(=|!=|>=|<=|>|<|~>)?\s*v?(\d+(?:\.\d+){0,2})\s*$")
 _MAX_ERROR_CHARS = 2000
 _CACHE_SIZE = 4096
 
@@ -106,6 +111,38 @@ def _first_error(diagnostics: list[Diagnostic], fallback: str) -> str:
     first = errors[0]
     text = first.format() + (f": {first.detail}" if first.detail else "")
     return text[:_MAX_ERROR_CHARS]
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
+
+
+def satisfies(version: tuple[int, int, int], constraint: str) -> bool | None:
+    """Terraform's version-constraint test (`>= 1.2, ~> 1.9.0`); None when the constraint is unreadable."""
+    for part in constraint.split(","):
+        match = _CONSTRAINT.match(part)
+        if not match:
+            return None
+        op, wanted = match.group(1) or "=", _version_tuple(match.group(2))
+        padded = wanted + (0,) * (3 - len(wanted))
+        if op == "~>":  # the last given component may grow
+            fixed = wanted[:-1] if len(wanted) > 1 else wanted
+            ok = version >= padded and version[:len(fixed)] == fixed
+        else:
+            ok = {"=": version == padded, "!=": version != padded, ">": version > padded, ">=": version >= padded,
+                  "<": version < padded, "<=": version <= padded}[op]
+        if not ok:
+            return False
+    return True
+
+
+def as_official_terraform(code: str) -> str:
+    """Blank a `required_version` that IaC-Eval's Terraform (1.9.8) satisfies, keeping line numbers,
+    so Terraform 1.11 does not refuse the references' `~> 1.9.8`; any other constraint stays."""
+    def blank(match: re.Match) -> str:
+        return f"{match.group(1)}# {match.group(0).strip()}" if satisfies(OFFICIAL_TERRAFORM, match.group(2)) \
+            else match.group(0)
+    return _REQUIRED_VERSION.sub(blank, code)
 
 
 def availability(settings: Settings | None = None) -> tuple[bool, str]:
@@ -254,7 +291,7 @@ class RealTerraform:
     def _workdir(self, code: str) -> Path:
         assert self.state_dir is not None
         work = Path(tempfile.mkdtemp(dir=self.state_dir / "work"))
-        (work / "main.tf").write_text(code, encoding="utf-8")
+        (work / "main.tf").write_text(as_official_terraform(code), encoding="utf-8")
         return work
 
     def validate(self, code: str, timeout_s: float | None = None) -> list[Diagnostic]:
@@ -377,6 +414,13 @@ def get_runner(settings: Settings | None = None) -> RealTerraform:
         return _RUNNER
 
 
+def set_runner(runner: RealTerraform | None) -> None:
+    """Make `runner` the process-wide one (a bench or test that manages its own runner's life)."""
+    global _RUNNER
+    with _RUNNER_LOCK:
+        _RUNNER = runner
+
+
 def real_diagnostics(code: str, settings: Settings | None = None) -> list[Diagnostic]:
     """Terraform's own diagnostics for one program (`terraform validate -json`), [] where real mode is
     unavailable or the code is empty: the static checks still stand beside them."""
@@ -394,4 +438,4 @@ def plan_to_json(plan: RealPlan) -> dict:
 
 
 __all__ = ["STATIC", "REAL", "AUTO", "MODES", "Diagnostic", "RealPlan", "RealTerraform", "RealModeUnavailable",
-           "availability", "resolve_mode", "get_runner", "real_diagnostics", "diagnostics_from"]
+           "availability", "resolve_mode", "get_runner", "set_runner", "real_diagnostics", "diagnostics_from"]

@@ -1,0 +1,116 @@
+"""Real mode against real Terraform, the mirrored AWS provider, moto and OPA (skipped, saying why, where absent).
+
+One runner (one jailed provider, one moto server) serves the whole module, so each test costs a plan
+or two, not a provider start.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from iacdemo.terraform.real import RealTerraform, availability, real_diagnostics, set_runner
+
+OK, WHY = availability()
+pytestmark = pytest.mark.skipif(not OK, reason=f"real Terraform mode unavailable here: {WHY}")
+
+AWS = 'provider "aws" {\n  region = "us-east-1"\n}\n'
+
+
+@pytest.fixture(scope="module")
+def runner():
+    with RealTerraform(workers=1) as live:
+        set_runner(live)
+        yield live
+        set_runner(None)
+
+
+def test_validate_gives_terraforms_own_diagnostic_with_its_line(runner):
+    code = AWS + 'resource "aws_s3_bucket" "logs" {\n  bucket = "logs"\n  enable_logging = true\n}\n'
+    diagnostics = runner.validate(code)
+    assert [d.format() for d in diagnostics] == ["terraform validate: Unsupported argument `enable_logging`, line 6"]
+    assert real_diagnostics(code)[0].summary == "Unsupported argument"  # the UI's entry point, same runner
+
+
+def test_plan_reads_from_moto_with_the_admin_profile(runner):
+    code = ('provider "aws" {\n  region = "us-west-2"\n  profile = "admin-1"\n}\n'
+            'data "aws_caller_identity" "me" {}\ndata "aws_availability_zones" "az" {}\n'
+            'resource "aws_s3_bucket" "b" {\n  bucket = "b-${data.aws_caller_identity.me.account_id}"\n}\n'
+            'output "zones" {\n  value = data.aws_availability_zones.az.names\n}\n')
+    plan = runner.plan(code)
+    assert plan.plannable, plan.error
+    after = plan.plan["resource_changes"][0]["change"]["after"]
+    assert after["bucket"] == "b-123456789012"  # moto's account
+    assert plan.plan["planned_values"]["outputs"]["zones"]["value"][0].startswith("us-west-2")
+
+
+def test_a_reference_is_scored_in_real_mode_with_opa_or_regorus(runner, tasks, schema):
+    from iacdemo.evaluation.harness import score_reference
+
+    result = score_reference(tasks[0], schema, mode="real")
+    assert result.mode == "real" and result.plannable and result.passed, result.error
+    assert result.policy_engine in ("opa", "regorus")
+
+
+def test_file_outside_the_work_dir_fails_as_in_an_empty_folder_and_leaks_nothing(runner, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-7f3a91", encoding="utf-8")
+    for path in (str(secret), "/etc/hostname", "../../etc/passwd", "~/.ssh/id_rsa.pub"):
+        code = AWS + f'resource "aws_key_pair" "k" {{\n  key_name = "k"\n  public_key = file("{path}")\n}}\n'
+        plan = runner.plan(code)
+        assert not plan.plannable
+        assert "no file exists" in plan.error, plan.error
+        dumped = json.dumps({"error": plan.error, "diagnostics": [d.to_dict() for d in plan.diagnostics]})
+        assert "TOP-SECRET" not in dumped and "root:x:0" not in dumped
+
+
+def test_the_work_dir_holds_only_main_tf_and_the_host_is_not_visible(runner):
+    code = AWS + ('output "here" {\n  value = fileset(path.module, "**")\n}\n'
+                  'output "etc" {\n  value = fileset("/etc", "*")\n}\n'
+                  'output "self" {\n  value = length(file("main.tf")) > 0\n}\n')
+    plan = runner.plan(code)
+    assert plan.plannable, plan.error
+    outputs = plan.plan["planned_values"]["outputs"]
+    assert outputs["here"]["value"] == ["main.tf"]
+    assert "passwd" not in outputs["etc"]["value"] and "hostname" not in outputs["etc"]["value"]
+    assert outputs["self"]["value"] is True
+
+
+def test_refused_programs_never_reach_terraform(runner):
+    plan = runner.plan(AWS + 'data "external" "x" {\n  program = ["sh", "-c", "touch /tmp/pwned"]\n}\n')
+    assert not plan.plannable and plan.refused and plan.error.startswith("refused by the sandbox")
+    assert plan.seconds < 5
+
+
+def test_without_the_parsed_check_terraform_still_cannot_install_another_provider(runner, monkeypatch):
+    import iacdemo.terraform.real as real
+
+    monkeypatch.setattr(real, "check_program", lambda code, providers: [])
+    plan = runner.plan(AWS + 'data "external" "x" {\n  program = ["id"]\n}\n# second layer\n')
+    assert not plan.plannable and not plan.refused
+    assert "external" in plan.error  # Terraform's own complaint: that provider is not available
+
+
+def test_every_plan_has_a_time_limit_and_the_runner_survives_it(runner):
+    code = AWS + 'resource "aws_s3_bucket" "slow" {\n  bucket = "slow-one"\n}\n'
+    timed = runner.plan(code, timeout_s=0.2)
+    assert timed.timed_out and not timed.plannable and "timed out after" in timed.error
+    again = runner.plan(code + "# after the timeout\n")
+    assert again.plannable, again.error
+
+
+def test_evaluate_cli_scores_an_answers_file_in_real_mode(runner, tasks, tmp_path, settings):
+    from train.evaluate import main
+
+    answers = tmp_path / "answers.jsonl"
+    with answers.open("w", encoding="utf-8") as handle:
+        handle.write(json.dumps({"task": 0, "answer": f"```hcl\n{tasks[0].reference}\n```"}) + "\n")
+        handle.write(json.dumps({"task": 0, "answer": "```hcl\nresource \"aws_s3_bucket\" \"b\" {\n"
+                                                      "  enable_logging = true\n}\n```"}) + "\n")
+    out = tmp_path / "report.json"
+    assert main(["--tasks", str(settings.iac_eval_csv), "--answers", str(answers), "--mode", "real",
+                 "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["mode"] == "real" and report["samples"] == 2 and report["passed"] == 1
+    bad = report["results"][1]
+    assert not bad["plannable"] and any("Unsupported argument" in d for d in bad["terraform"])
