@@ -114,3 +114,17 @@ def test_evaluate_cli_scores_an_answers_file_in_real_mode(runner, tasks, tmp_pat
     assert report["mode"] == "real" and report["samples"] == 2 and report["passed"] == 1
     bad = report["results"][1]
     assert not bad["plannable"] and any("Unsupported argument" in d for d in bad["terraform"])
+
+
+def test_compare_badges_show_terraforms_diagnostic_next_to_the_static_checks(runner, schema):
+    from iacdemo.hcl.check import check_hcl
+    from iacdemo.terraform.real import mode_choices, terraform_lines
+    from iacdemo.ui.compare_views import check_html
+
+    code = AWS + 'resource "aws_s3_bucket" "logs" {\n  enable_logging = true\n}\n'
+    lines = terraform_lines(code)
+    assert lines == ["terraform validate: Unsupported argument `enable_logging`, line 5"]
+    page = check_html(check_hcl(code, schema), terraform=lines)
+    assert 'data-testid="check-badges"' in page and 'data-testid="terraform-badges"' in page
+    assert "Unsupported argument `enable_logging`, line 5" in page
+    assert ("real (terraform plan + OPA, minutes)", "real") in mode_choices()

@@ -106,3 +106,20 @@ def test_required_version_is_read_as_the_official_terraform_would():
     assert rewritten.count("\n") == code.count("\n")  # line numbers of diagnostics stay right
     assert '# required_version = "~> 1.9.8"' in rewritten
     assert '  required_version = ">= 1.12"' in rewritten
+
+
+def test_evaluate_badges_carry_terraforms_own_diagnostics():
+    from iacdemo.ui.evaluate_views import _sample_html
+
+    sample = {"passed": False, "cause": "not plannable", "has_code": True, "check": {"parses": True},
+              "terraform": ["terraform plan: Unsupported argument `enable_logging`, line 2"], "code": "x = 1"}
+    page = _sample_html(sample, "base", 0, 1)
+    assert "terraform plan: Unsupported argument `enable_logging`, line 2" in page
+
+
+def test_without_real_mode_the_ui_offers_static_only_and_shows_no_terraform_lines(tmp_path):
+    from iacdemo.terraform.real import mode_choices, terraform_lines
+
+    settings = Settings(tf_mirror=tmp_path / "none")
+    assert [mode for _, mode in mode_choices(settings)] == ["static"]
+    assert terraform_lines('resource "aws_s3_bucket" "b" {\n  enable_logging = true\n}\n', settings) == []

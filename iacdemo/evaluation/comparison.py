@@ -185,6 +185,11 @@ def evaluate_reference(tasks: Sequence[Task], *, settings: Settings | None = Non
         raise ConfigError("No tasks to score: widen the difficulty or count selection.")
     started = time.perf_counter()
     schema, mode = _schema_and_mode(schema, mode, settings)
+    if mode == "real":  # plan all references on every provider slot at once (iacdemo/terraform/real.py)
+        from iacdemo.terraform.real import get_runner
+
+        get_runner(settings).prefetch([t.reference for t in tasks], progress=progress and (
+            lambda done, total: progress(done / total, f"terraform plan {done}/{total}")))
     records, results = [_task_record(t) for t in tasks], []
     for i, (task, record) in enumerate(zip(tasks, records)):
         result = score_reference(task, schema, mode=mode)

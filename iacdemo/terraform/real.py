@@ -432,10 +432,25 @@ def real_diagnostics(code: str, settings: Settings | None = None) -> list[Diagno
         return []
 
 
+def terraform_lines(code: str | None, settings: Settings | None = None) -> list[str]:
+    """Terraform's own errors and warnings for the UI's badges, one line each ([] without real mode)."""
+    return [d.format() for d in real_diagnostics(code or "", settings)]
+
+
+def mode_choices(settings: Settings | None = None) -> list[tuple[str, str]]:
+    """(label, mode) pairs for a scoring-mode picker: static always, real where this machine can run it."""
+    ok, why = availability(settings)
+    choices = [("static (offline stand-in, seconds)", STATIC)]
+    if ok:
+        choices.append(("real (terraform plan + OPA, minutes)", REAL))
+    return choices
+
+
 def plan_to_json(plan: RealPlan) -> dict:
     return {"plannable": plan.plannable, "error": plan.error, "refused": plan.refused, "timed_out": plan.timed_out,
             "diagnostics": [d.to_dict() for d in plan.diagnostics], "seconds": plan.seconds}
 
 
 __all__ = ["STATIC", "REAL", "AUTO", "MODES", "Diagnostic", "RealPlan", "RealTerraform", "RealModeUnavailable",
-           "availability", "resolve_mode", "get_runner", "set_runner", "real_diagnostics", "diagnostics_from"]
+           "availability", "resolve_mode", "get_runner", "set_runner", "real_diagnostics", "terraform_lines",
+           "mode_choices", "diagnostics_from"]

@@ -78,7 +78,7 @@ def _selection(difficulties: Sequence[Any] | None, count: Any) -> dict:
 
 def run_generation(ctx: AppContext, picked: Sequence[str] | None, adapter: str | None,
                    difficulties: Sequence[Any] | None, count: Any, samples: Any, max_new_tokens: Any,
-                   progress=None, stop_event: threading.Event | None = None) -> Comparison:
+                   progress=None, stop_event: threading.Event | None = None, mode: str | None = None) -> Comparison:
     """Validate the form, generate and score, save; the Comparison."""
     systems = systems_from_form(picked, adapter)
     tasks = tasks_from_form(ctx, difficulties, count)
@@ -89,17 +89,32 @@ def run_generation(ctx: AppContext, picked: Sequence[str] | None, adapter: str |
     comparison = evaluate_systems(tasks, systems, model_id=ctx.model_id,
                                   session_provider=lambda: ctx.model_session(progress), samples=n_samples,
                                   gen=gen, settings=ctx.settings, progress=progress, stop_event=stop_event,
-                                  schema=_schema(ctx), selection=_selection(difficulties, count))
+                                  schema=_schema(ctx), selection=_selection(difficulties, count),
+                                  mode=_mode(ctx, mode))
     save_comparison(comparison, ctx.settings)
     return comparison
 
 
-def run_reference(ctx: AppContext, difficulties: Sequence[Any] | None, count: Any, progress=None) -> Comparison:
+def _mode(ctx: AppContext, mode: str | None) -> str:
+    """The picked scoring mode (static when none is picked); real where unavailable is a clear error."""
+    from iacdemo.terraform.real import resolve_mode
+
+    return resolve_mode(mode or "static", ctx.settings)
+
+
+def run_reference(ctx: AppContext, difficulties: Sequence[Any] | None, count: Any, progress=None,
+                  mode: str | None = None) -> Comparison:
     tasks = tasks_from_form(ctx, difficulties, count)
     comparison = evaluate_reference(tasks, settings=ctx.settings, progress=progress, schema=_schema(ctx),
-                                    selection=_selection(difficulties, count))
+                                    selection=_selection(difficulties, count), mode=_mode(ctx, mode))
     save_comparison(comparison, ctx.settings)
     return comparison
+
+
+def _mode_choices(settings: Settings) -> list[tuple[str, str]]:
+    from iacdemo.terraform.real import mode_choices
+
+    return mode_choices(settings)
 
 
 def _schema(ctx: AppContext):
@@ -154,6 +169,9 @@ def build(ctx: AppContext) -> None:
                                 info="1 = greedy; more are sampled and give pass@k", elem_id="eval-samples")
             max_new_tokens = gr.Slider(16, settings.max_new_tokens_cap, value=DEFAULT_MAX_NEW_TOKENS, step=16,
                                        label="Max new tokens", elem_id="eval-max-tokens")
+            scoring = gr.Radio(_mode_choices(settings), value="static", label="Scoring",
+                               info="real: Terraform's own plan and OPA, where this machine has them",
+                               elem_id="eval-mode")
     with gr.Row():
         run_btn = gr.Button("Run evaluation", variant="primary", elem_id="eval-run")
         reference_btn = gr.Button("Score reference answers", elem_id="eval-reference")
@@ -186,19 +204,19 @@ def build(ctx: AppContext) -> None:
     def report_to(progress):
         return lambda fraction, message: progress(fraction, desc=message)
 
-    def on_run(picked, adapter_dir, levels, n, n_samples, max_tokens, request: gr.Request,
+    def on_run(picked, adapter_dir, levels, n, n_samples, max_tokens, mode, request: gr.Request,
                progress=gr.Progress()):
         stop_event = switches.arm(_session_key(request))
         try:
             comparison = run_generation(ctx, picked, adapter_dir, levels, n, n_samples, max_tokens,
-                                        progress=report_to(progress), stop_event=stop_event)
+                                        progress=report_to(progress), stop_event=stop_event, mode=mode)
         except Exception as exc:  # noqa: BLE001 - shown to the user, the app keeps serving
             return [show_error(exc), *unchanged(), gr.update(), gr.update()]
         return [hide_error(), *comparison_views(comparison), comparison, history_update(settings, comparison.id)]
 
-    def on_reference(levels, n, progress=gr.Progress()):
+    def on_reference(levels, n, mode, progress=gr.Progress()):
         try:
-            comparison = run_reference(ctx, levels, n, progress=report_to(progress))
+            comparison = run_reference(ctx, levels, n, progress=report_to(progress), mode=mode)
         except Exception as exc:  # noqa: BLE001
             return [show_error(exc), *unchanged(), gr.update(), gr.update()]
         return [hide_error(), *comparison_views(comparison), comparison, history_update(settings, comparison.id)]
@@ -223,9 +241,10 @@ def build(ctx: AppContext) -> None:
         return [hide_error(), *comparison_views(comparison), comparison]
 
     outputs = [errors, *view_outputs, current, history]
-    run_btn.click(on_run, inputs=[systems, adapter, difficulties, count, samples, max_new_tokens], outputs=outputs,
+    run_btn.click(on_run, inputs=[systems, adapter, difficulties, count, samples, max_new_tokens, scoring],
+                  outputs=outputs,
                   concurrency_limit=1, concurrency_id="evaluate-generate", api_visibility="private")
-    reference_btn.click(on_reference, inputs=[difficulties, count], outputs=outputs, concurrency_limit=1,
+    reference_btn.click(on_reference, inputs=[difficulties, count, scoring], outputs=outputs, concurrency_limit=1,
                         concurrency_id="evaluate-reference", api_visibility="private")
     stop_btn.click(on_stop, api_visibility="private", show_progress="hidden")
     task_picker.change(on_pick, inputs=[current, task_picker], outputs=[errors, detail], api_visibility="private",
