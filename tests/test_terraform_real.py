@@ -85,7 +85,7 @@ def test_refused_programs_never_reach_terraform(runner):
 def test_without_the_parsed_check_terraform_still_cannot_install_another_provider(runner, monkeypatch):
     import iacdemo.terraform.real as real
 
-    monkeypatch.setattr(real, "check_program", lambda code, providers: [])
+    monkeypatch.setattr(real, "inspect_program", lambda code, providers: ([], None))
     plan = runner.plan(AWS + 'data "external" "x" {\n  program = ["id"]\n}\n# second layer\n')
     assert not plan.plannable and not plan.refused
     assert "external" in plan.error  # Terraform's own complaint: that provider is not available
@@ -128,3 +128,24 @@ def test_compare_badges_show_terraforms_diagnostic_next_to_the_static_checks(run
     assert 'data-testid="check-badges"' in page and 'data-testid="terraform-badges"' in page
     assert "Unsupported argument `enable_logging`, line 5" in page
     assert ("real (terraform plan + OPA, minutes)", "real") in mode_choices()
+
+
+def test_trimming_the_schema_to_the_programs_types_changes_no_plan(runner):
+    from iacdemo.terraform.schema_prune import prune_schema, type_names
+
+    code = ('provider "aws" {\n  region = "eu-west-1"\n}\ndata "aws_region" "here" {}\n'
+            'resource "aws_sqs_queue" "q" {\n  name = "q-${data.aws_region.here.name}"\n'
+            '  visibility_timeout_seconds = 45\n}\n')
+    trimmed = runner.plan(code)
+    runner.trim_schema = False
+    try:
+        full = runner.plan(code + "# the whole schema\n")
+    finally:
+        runner.trim_schema = True
+    assert trimmed.plannable and full.plannable, (trimmed.error, full.error)
+    assert trimmed.plan["resource_changes"] == full.plan["resource_changes"]
+    assert trimmed.plan["planned_values"] == full.plan["planned_values"]
+    response = next(iter(runner._schema_cache["hashicorp/aws"].values()))
+    assert len(type_names(response)) > 1500  # 1,526 resource + 608 data-source types, names shared
+    small = prune_schema(response, {"aws_sqs_queue", "aws_region"})
+    assert type_names(small) == {"aws_sqs_queue", "aws_region"} and len(small) < len(response) / 50

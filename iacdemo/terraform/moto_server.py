@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from iacdemo.errors import IacdemoError
+from iacdemo.terraform.provider_pool import die_with_parent
 
 PROFILES = ("default", "admin-1")
 FAKE_KEY_ID, FAKE_SECRET = "testing", "testing"
@@ -71,7 +72,8 @@ class MotoServer:
         try:
             self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
                                              "-p", str(self.port)], stdout=log, stderr=log,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+                                            stdin=subprocess.DEVNULL, start_new_session=True,
+                                            preexec_fn=die_with_parent)
         finally:
             if log is not subprocess.DEVNULL:
                 log.close()

@@ -14,17 +14,18 @@ import json
 import os
 import subprocess
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from iacdemo.errors import IacdemoError
 from iacdemo.terraform.mirror import MirroredProvider
 from iacdemo.terraform.sandbox import jail_command
+from iacdemo.terraform.schema_prune import prune_schema
 
-_CACHED_METHODS = ("/tfplugin5.Provider/GetSchema", "/tfplugin5.Provider/GetProviderSchema",
-                   "/tfplugin5.Provider/GetMetadata", "/tfplugin6.Provider/GetProviderSchema",
-                   "/tfplugin6.Provider/GetMetadata")
+_SCHEMA_METHODS = ("/tfplugin5.Provider/GetSchema", "/tfplugin5.Provider/GetProviderSchema",
+                   "/tfplugin6.Provider/GetProviderSchema")
+_CACHED_METHODS = (*_SCHEMA_METHODS, "/tfplugin5.Provider/GetMetadata", "/tfplugin6.Provider/GetMetadata")
 _NOT_FORWARDED = ("/plugin.GRPCStdio/", "/plugin.GRPCBroker/", "/plugin.GRPCController/")
 _MAX_MESSAGE = 256 << 20
 _JAIL_SOCK = "/sock"
@@ -35,9 +36,11 @@ class ProviderStartError(IacdemoError):
 
 
 class CachingProxy:
-    """A gRPC server on a unix socket that forwards raw messages to the provider, caching the schema."""
+    """A gRPC server on a unix socket that forwards raw messages to the provider, caching the schema
+    and trimming it to `wanted()` types (all when None; see schema_prune.py)."""
 
-    def __init__(self, upstream_socket: Path, listen_socket: Path, schema_cache: dict):
+    def __init__(self, upstream_socket: Path, listen_socket: Path, schema_cache: dict,
+                 wanted: Callable[[], "set[str] | None"] = lambda: None):
         import grpc
         from concurrent import futures
 
@@ -45,6 +48,7 @@ class CachingProxy:
                    ("grpc.max_send_message_length", _MAX_MESSAGE)]
         self._channel = grpc.insecure_channel(f"unix:{upstream_socket}", options=options)
         self._cache = schema_cache
+        self._wanted = wanted
         self._lock = threading.Lock()
         proxy = self
 
@@ -62,18 +66,19 @@ class CachingProxy:
     def _forwarder(self, method: str):
         call = self._channel.unary_unary(method)
         cached = method in _CACHED_METHODS
+        trimmed = method in _SCHEMA_METHODS
 
         def forward(request: bytes, context) -> bytes:
             key = (method, request)
-            if cached:
-                with self._lock:
-                    if key in self._cache:
-                        return self._cache[key]
-            response = call(request, timeout=600)
-            if cached:
-                with self._lock:
-                    self._cache[key] = response
-            return response
+            with self._lock:
+                response = self._cache.get(key) if cached else None
+            if response is None:
+                response = call(request, timeout=600)
+                if cached:
+                    with self._lock:
+                        self._cache[key] = response
+            wanted = self._wanted() if trimmed else None
+            return prune_schema(response, wanted) if wanted is not None else response
 
         return forward
 
@@ -90,6 +95,7 @@ class ProviderSlot:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     proxies: list[CachingProxy] = field(default_factory=list)
     reattach: dict = field(default_factory=dict)  # as seen from inside the terraform jail
+    wanted: set[str] | None = None  # the types the current program uses: the schema is trimmed to them
 
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.processes.values())
@@ -109,7 +115,8 @@ def start_provider(provider: MirroredProvider, slot: ProviderSlot, jail_root: Pa
     command = jail_command(jail_root, provider.binary, ["-debug"], sock=slot.sock_dir, etc=etc_dir,
                            user_namespace=user_namespace)
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+                               stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+                               preexec_fn=die_with_parent)
     value = _read_reattach(process, timeout_s)
     slot.processes[provider.source] = process
     info = value.get(provider.address)
@@ -118,7 +125,8 @@ def start_provider(provider: MirroredProvider, slot: ProviderSlot, jail_root: Pa
     upstream = slot.sock_dir / Path(info["Addr"]["String"]).name
     if _grpc_available():
         listen = slot.sock_dir / f"proxy-{provider.local_name}.sock"
-        slot.proxies.append(CachingProxy(upstream, listen, schema_cache.setdefault(provider.source, {})))
+        slot.proxies.append(CachingProxy(upstream, listen, schema_cache.setdefault(provider.source, {}),
+                                         wanted=lambda: slot.wanted))
         info = {**info, "Addr": {"Network": "unix", "String": f"{_JAIL_SOCK}/{listen.name}"}}
     else:
         info = {**info, "Addr": {"Network": "unix", "String": f"{_JAIL_SOCK}/{upstream.name}"}}
@@ -151,6 +159,17 @@ def _read_reattach(process: subprocess.Popen, timeout_s: float) -> dict:
     return found[0]
 
 
+def die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the Python process that started it dies (Linux), so
+    a killed bench or app leaves no provider or moto behind. Kept across exec, so it covers the jail."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM
+    except (OSError, AttributeError):
+        pass
+
+
 def stop_process(process: subprocess.Popen) -> None:
     if process.poll() is None:
         try:
@@ -180,12 +199,3 @@ def stop_slot(slot: ProviderSlot) -> None:
             leftover.unlink()
         except OSError:
             pass
-
-
-def wait_until(predicate, timeout_s: float, step_s: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step_s)
-    return predicate()

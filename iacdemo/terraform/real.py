@@ -33,8 +33,8 @@ from iacdemo.errors import IacdemoError
 from iacdemo.settings import Settings, get_settings
 from iacdemo.terraform import mirror as mirror_mod
 from iacdemo.terraform.moto_server import MotoServer, moto_installed, write_aws_files
-from iacdemo.terraform.provider_pool import ProviderSlot, start_provider, stop_process, stop_slot
-from iacdemo.terraform.sandbox import check_program, jail_command, jail_mode
+from iacdemo.terraform.provider_pool import ProviderSlot, die_with_parent, start_provider, stop_process, stop_slot
+from iacdemo.terraform.sandbox import check_program, inspect_program, jail_command, jail_mode
 
 STATIC = "static"
 REAL = "real"
@@ -195,6 +195,9 @@ class RealTerraform:
         self._userns = False
         self._env: dict[str, str] = {}
         self.started = False
+        # Plans read only the types the program declares (schema_prune.py); `validate` keeps the whole
+        # schema, so the UI also gets Terraform's "did you mean" suggestions.
+        self.trim_schema = True
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -264,7 +267,8 @@ class RealTerraform:
                                work=work, sock=slot.sock_dir, etc=self.state_dir / "etc-tf",
                                user_namespace=self._userns)
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, env=env, start_new_session=True)
+                                   stderr=subprocess.PIPE, env=env, start_new_session=True,
+                                   preexec_fn=die_with_parent)
         try:
             out, err = process.communicate(timeout=max(0.01, timeout_s))
         except subprocess.TimeoutExpired:
@@ -273,13 +277,16 @@ class RealTerraform:
             return None, "", ""
         return process.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
-    def _with_slot(self, work_fn: Callable[[ProviderSlot], Any]) -> Any:
+    def _with_slot(self, work_fn: Callable[[ProviderSlot], Any], wanted: set[str] | None = None) -> Any:
+        """Run on a free slot; `wanted`: the types to trim the provider schema to (None: all of it)."""
         if not self.started:
             self.start()
         slot = self._slots.get()
+        slot.wanted = wanted
         try:
             return work_fn(slot)
         finally:
+            slot.wanted = None
             if not slot.alive():  # a provider crashed on that program: give the next one a fresh one
                 stop_slot(slot)
                 try:
@@ -334,7 +341,7 @@ class RealTerraform:
 
     def _plan_uncached(self, code: str, timeout_s: float) -> RealPlan:
         started = time.perf_counter()
-        refusals = check_program(code, self.providers)
+        refusals, types = inspect_program(code, self.providers)
         if refusals:
             return RealPlan(False, error="refused by the sandbox: " + "; ".join(map(str, refusals)),
                             refused=[str(r) for r in refusals])
@@ -346,7 +353,7 @@ class RealTerraform:
             finally:
                 shutil.rmtree(work, ignore_errors=True)
 
-        result = self._with_slot(run)
+        result = self._with_slot(run, wanted=types if self.trim_schema else None)
         result.seconds = round(time.perf_counter() - started, 3)
         return result
 

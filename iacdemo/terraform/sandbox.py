@@ -152,13 +152,29 @@ def check_tree(tree: dict, allowed_sources: Iterable[str]) -> list[Refusal]:
     return refusals
 
 
-def check_program(code: str, allowed_sources: Iterable[str] = ("hashicorp/aws",)) -> list[Refusal]:
-    """Parse and check; a program python-hcl2 cannot parse is refused (it cannot be verified)."""
+def used_types(tree: dict) -> set[str]:
+    """Every resource, data-source and ephemeral type the program declares (`check` blocks included)."""
+    found: set[str] = set()
+    for container in [tree, *(body for _, body in _labelled(tree.get("check", []), 1))]:
+        for kind in _RESOURCE_KINDS:
+            found.update(labels[0] for labels, _ in _labelled(container.get(kind, []), 2))
+    return found
+
+
+def inspect_program(code: str, allowed_sources: Iterable[str] = ("hashicorp/aws",)
+                    ) -> tuple[list[Refusal], set[str] | None]:
+    """(refusals, types used) from one parse; a program python-hcl2 cannot parse is refused (it cannot
+    be verified) and its types are None (unknown)."""
     try:
         tree = parse_hcl(code, explicit_blocks=True)
     except HCLParseError as exc:
-        return [Refusal(f"the program does not parse, so it cannot be checked: {exc}")]
-    return check_tree(tree, allowed_sources)
+        return [Refusal(f"the program does not parse, so it cannot be checked: {exc}")], None
+    return check_tree(tree, allowed_sources), used_types(tree)
+
+
+def check_program(code: str, allowed_sources: Iterable[str] = ("hashicorp/aws",)) -> list[Refusal]:
+    """Parse and check; a program python-hcl2 cannot parse is refused (it cannot be verified)."""
+    return inspect_program(code, allowed_sources)[0]
 
 
 # --- the jail -------------------------------------------------------------------------------------
