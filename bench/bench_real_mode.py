@@ -68,6 +68,11 @@ def bench_references(runner, tasks, schema) -> dict:
         "policy_engines": dict(engines), "opa_regorus_agree": f"{opa_vs_regorus[0]}/{opa_vs_regorus[1]}",
         "not_plannable_first_errors": dict(errors.most_common(8)),
         "timed_out": sum("timed out" in (r.error or "") for r in real),
+        "not_plannable": [{"task": t.id, "error": (r.error or "")[:200]} for t, r in zip(tasks, real)
+                          if not r.plannable],
+        "static_pass_real_fail": [{"task": t.id, "plannable": a.plannable, "error": (a.error or "")[:200],
+                                   "failed_rules": a.failed_rules} for t, a, b in zip(tasks, real, static)
+                                  if b.passed and not a.passed],
     }
 
 
@@ -129,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         set_runner(runner)  # the harness's real-mode scoring uses this one
         if args.references or not args.agreement:
             figures["references"] = bench_references(runner, tasks[:args.limit], schema)
-            print(json.dumps(figures["references"]), flush=True)
+            print(json.dumps({k: v for k, v in figures["references"].items()
+                              if k not in ("not_plannable", "static_pass_real_fail")}), flush=True)
         if args.agreement:
             figures["agreement"] = bench_agreement(runner, tasks, schema, args.agreement, args.seed)
             print(json.dumps({k: v for k, v in figures["agreement"].items() if k != "disagreements"}), flush=True)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from iacdemo.errors import IacdemoError
-from iacdemo.terraform.provider_pool import die_with_parent
+from iacdemo.terraform.provider_pool import with_parent_death_signal
 
 PROFILES = ("default", "admin-1")
 FAKE_KEY_ID, FAKE_SECRET = "testing", "testing"
@@ -70,10 +70,9 @@ class MotoServer:
         self.port = _free_port()
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         try:
-            self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                             "-p", str(self.port)], stdout=log, stderr=log,
-                                            stdin=subprocess.DEVNULL, start_new_session=True,
-                                            preexec_fn=die_with_parent)
+            command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+            self.process = subprocess.Popen(with_parent_death_signal(command), stdout=log, stderr=log,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
         finally:
             if log is not subprocess.DEVNULL:
                 log.close()

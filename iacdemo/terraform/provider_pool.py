@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import shutil
 import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from iacdemo.errors import IacdemoError
 from iacdemo.terraform.mirror import MirroredProvider
@@ -114,9 +116,8 @@ def start_provider(provider: MirroredProvider, slot: ProviderSlot, jail_root: Pa
     """Start one provider in debug mode inside a jail and add it (behind a proxy) to the slot."""
     command = jail_command(jail_root, provider.binary, ["-debug"], sock=slot.sock_dir, etc=etc_dir,
                            user_namespace=user_namespace)
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, env=env, start_new_session=True,
-                               preexec_fn=die_with_parent)
+    process = subprocess.Popen(with_parent_death_signal(command), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     value = _read_reattach(process, timeout_s)
     slot.processes[provider.source] = process
     info = value.get(provider.address)
@@ -159,15 +160,49 @@ def _read_reattach(process: subprocess.Popen, timeout_s: float) -> dict:
     return found[0]
 
 
-def die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the Python process that started it dies (Linux), so
-    a killed bench or app leaves no provider or moto behind. Kept across exec, so it covers the jail."""
-    try:
-        import ctypes
+def with_parent_death_signal(command: list[str]) -> list[str]:
+    """`command` prefixed so that it gets SIGTERM when the thread that starts it ends (Linux
+    PR_SET_PDEATHSIG via util-linux `setpriv`, kept across exec and so through the jail): a killed
+    bench or app leaves no provider or moto server behind. Start long-lived children from a thread that
+    lives as long as they should (see `Keeper`). Without `setpriv` the command is unchanged."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", *command] if setpriv else command
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, 15)  # PR_SET_PDEATHSIG, SIGTERM
-    except (OSError, AttributeError):
-        pass
+
+class Keeper:
+    """One thread that starts the long-lived children, so their parent-death signal fires when the
+    runner closes or the process dies, not when some short-lived worker thread that restarted them ends."""
+
+    def __init__(self) -> None:
+        self._jobs: "queue.Queue[tuple | None]" = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="iacdemo-tf-keeper")
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            fn, box, done = job
+            try:
+                box.append((True, fn()))
+            except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+                box.append((False, exc))
+            done.set()
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        box: list = []
+        done = threading.Event()
+        self._jobs.put((fn, box, done))
+        done.wait()
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout=30)
 
 
 def stop_process(process: subprocess.Popen) -> None:

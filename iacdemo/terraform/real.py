@@ -33,7 +33,8 @@ from iacdemo.errors import IacdemoError
 from iacdemo.settings import Settings, get_settings
 from iacdemo.terraform import mirror as mirror_mod
 from iacdemo.terraform.moto_server import MotoServer, moto_installed, write_aws_files
-from iacdemo.terraform.provider_pool import ProviderSlot, die_with_parent, start_provider, stop_process, stop_slot
+from iacdemo.terraform.provider_pool import (Keeper, ProviderSlot, start_provider, stop_process, stop_slot,
+                                             with_parent_death_signal)
 from iacdemo.terraform.sandbox import check_program, inspect_program, jail_command, jail_mode
 
 STATIC = "static"
@@ -194,6 +195,7 @@ class RealTerraform:
         self._cache_lock = threading.Lock()
         self._userns = False
         self._env: dict[str, str] = {}
+        self._keeper: Keeper | None = None
         self.started = False
         # Plans read only the types the program declares (schema_prune.py); `validate` keeps the whole
         # schema, so the UI also gets Terraform's "did you mean" suggestions.
@@ -214,7 +216,8 @@ class RealTerraform:
         (self.state_dir / "etc-tf" / "terraformrc").write_text(
             mirror_mod.cli_config(Path("/mirror"), None, self.providers), encoding="utf-8")
         write_aws_files(self.state_dir / "etc-aws")
-        self.moto = MotoServer(self.state_dir / "moto.log").start()
+        self._keeper = Keeper()
+        self.moto = self._keeper.call(MotoServer(self.state_dir / "moto.log").start)
         self._env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/tmp", "TMPDIR": "/sock", "TF_IN_AUTOMATION": "1",
                      "CHECKPOINT_DISABLE": "1", "AWS_ENDPOINT_URL": self.moto.url,
                      "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -234,10 +237,11 @@ class RealTerraform:
         return self
 
     def _start_slot(self, slot: ProviderSlot) -> None:
-        assert self.state_dir is not None
+        assert self.state_dir is not None and self._keeper is not None
         for provider in self.providers.values():
-            start_provider(provider, slot, self.state_dir / "jail", self.state_dir / "etc-aws", self._env,
-                           self._userns, self._schema_cache)
+            self._keeper.call(lambda p=provider: start_provider(
+                p, slot, self.state_dir / "jail", self.state_dir / "etc-aws", self._env, self._userns,
+                self._schema_cache))
 
     def close(self) -> None:
         for slot in self._all_slots:
@@ -245,6 +249,9 @@ class RealTerraform:
         self._all_slots.clear()
         if self.moto:
             self.moto.stop()
+        if self._keeper is not None:
+            self._keeper.stop()
+            self._keeper = None
         if self.state_dir and self.state_dir.exists():
             shutil.rmtree(self.state_dir, ignore_errors=True)
         self.started = False
@@ -266,9 +273,8 @@ class RealTerraform:
         command = jail_command(self.state_dir / "jail", Path(self.terraform), [f"-chdir={_JAIL_WORK}", *args],
                                work=work, sock=slot.sock_dir, etc=self.state_dir / "etc-tf",
                                user_namespace=self._userns)
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, env=env, start_new_session=True,
-                                   preexec_fn=die_with_parent)
+        process = subprocess.Popen(with_parent_death_signal(command), stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
         try:
             out, err = process.communicate(timeout=max(0.01, timeout_s))
         except subprocess.TimeoutExpired:
@@ -283,17 +289,22 @@ class RealTerraform:
             self.start()
         slot = self._slots.get()
         slot.wanted = wanted
+        if not slot.alive():
+            self._restart(slot)
         try:
             return work_fn(slot)
         finally:
             slot.wanted = None
             if not slot.alive():  # a provider crashed on that program: give the next one a fresh one
-                stop_slot(slot)
-                try:
-                    self._start_slot(slot)
-                except Exception:
-                    pass
+                self._restart(slot)
             self._slots.put(slot)
+
+    def _restart(self, slot: ProviderSlot) -> None:
+        stop_slot(slot)
+        try:
+            self._start_slot(slot)
+        except IacdemoError:
+            pass  # the next run on this slot fails with Terraform's own connection error
 
     def _workdir(self, code: str) -> Path:
         assert self.state_dir is not None
