@@ -37,8 +37,8 @@ def _bar(total: int, what: str):
 
 def bench_references(runner, tasks, schema) -> dict:
     from iacdemo.evaluation.harness import score_reference
-    from iacdemo.evaluation.opa_real import OPA, evaluate_with_opa
-    from iacdemo.evaluation.rego import evaluate_policy
+    from iacdemo.evaluation.opa_real import evaluate_with_opa, v0_to_v1
+    from iacdemo.evaluation.rego import evaluate_policy, uses_rego_v1
 
     started = time.perf_counter()
     runner.prefetch([t.reference for t in tasks], progress=_bar(len(tasks), "plan 344 references"))
@@ -49,12 +49,18 @@ def bench_references(runner, tasks, schema) -> dict:
     static = [score_reference(t, schema, mode="static") for t in tasks]
     static_s = time.perf_counter() - t0
     engines = Counter(r.policy_engine for r in real if r.plannable)
-    opa_vs_regorus = [0, 0]
+    opa_vs_regorus = [0, 0, 0]  # agree, compared, OPA could not compile (converted v0 policies included)
     for task, result in zip(tasks, real):
-        if result.policy_engine == OPA:
-            plan = runner.plan(task.reference).plan
-            opa_vs_regorus[0] += evaluate_with_opa(task.policy, plan).passed == evaluate_policy(task.policy, plan).passed
-            opa_vs_regorus[1] += 1
+        plan = runner.plan(task.reference).plan if result.plannable else None
+        if plan is None:
+            continue
+        policy = task.policy if uses_rego_v1(task.policy) else v0_to_v1(task.policy)
+        by_opa = evaluate_with_opa(policy, plan)
+        if by_opa.error:
+            opa_vs_regorus[2] += 1
+            continue
+        opa_vs_regorus[0] += by_opa.passed == evaluate_policy(task.policy, plan).passed
+        opa_vs_regorus[1] += 1
     errors = Counter((r.error or "").split(":")[0][:60] for r in real if not r.plannable)
     return {
         "references": len(tasks), "workers": runner.workers,
@@ -66,6 +72,7 @@ def bench_references(runner, tasks, schema) -> dict:
         "static_only_pass": sum(b.passed and not a.passed for a, b in zip(real, static)),
         "real_only_pass": sum(a.passed and not b.passed for a, b in zip(real, static)),
         "policy_engines": dict(engines), "opa_regorus_agree": f"{opa_vs_regorus[0]}/{opa_vs_regorus[1]}",
+        "opa_compile_failures": opa_vs_regorus[2],
         "not_plannable_first_errors": dict(errors.most_common(8)),
         "timed_out": sum("timed out" in (r.error or "") for r in real),
         "not_plannable": [{"task": t.id, "error": (r.error or "")[:200]} for t, r in zip(tasks, real)

@@ -58,3 +58,17 @@ def test_opa_and_regorus_agree_on_the_dev_v1_policies_for_their_references(tasks
 def test_a_policy_that_does_not_compile_is_a_failed_outcome_not_a_crash():
     outcome = evaluate_with_opa("package broken\nimport rego.v1\nx if {\n", {"resource_changes": []})
     assert not outcome.passed and outcome.error and outcome.error.startswith("OPA:")
+
+
+def test_v0_policies_rewritten_to_v1_run_in_opa_with_regorus_verdicts(tasks, schema):
+    from iacdemo.evaluation.opa_real import v0_to_v1
+
+    assert v0_to_v1(V0).splitlines()[1:3] == ["import rego.v1", ""]
+    assert "has_bucket if {" in v0_to_v1(V0)
+    assert "deny contains msg if {" in v0_to_v1("package p\ndeny[msg] {\n    msg := \"x\"\n}\n")
+    v0 = [t for t in tasks if not uses_rego_v1(t.policy)][::10]
+    for task in v0:
+        plan = plan_for_code(task.reference, schema)
+        by_opa = evaluate_with_opa(v0_to_v1(task.policy), plan)
+        assert by_opa.error is None, (task.id, by_opa.error)
+        assert by_opa.passed == evaluate_policy(task.policy, plan).passed, task.id

@@ -12,6 +12,7 @@ metadata but works on 3.11 (ctypes only); without it every policy goes to regoru
 from __future__ import annotations
 
 import json
+import re
 import threading
 from functools import lru_cache
 from typing import Any
@@ -72,6 +73,34 @@ def evaluate_with_opa(policy: str, plan: dict | str) -> PolicyOutcome:
     failed = sorted({path.split(".")[0].split("[")[0] for path, leaf in iter_leaves(package_value)
                      if _is_false(leaf)})
     return PolicyOutcome(passed=not false_paths, package=_package(policy), value=package_value, failed_rules=failed)
+
+
+_V0_HEAD = re.compile(r"^(?P<name>[A-Za-z_]\w*)(?P<args>\[[^\]]*\]|\([^)]*\))?\s*\{(?P<rest>\s*(?:#.*)?)$")
+
+
+def v0_to_v1(policy: str) -> str:
+    """The v0 rule heads IaC-Eval's policies use, in v1 syntax (line for line): `deny[msg] {` ->
+    `deny contains msg if {`, `allow {` / `f(x) {` -> `allow if {` / `f(x) if {`, plus `import rego.v1`.
+    Only to measure OPA against regorus on v0 policies (bench/bench_real_mode.py); scoring keeps regorus
+    for them, which reads v0 as the official OPA did."""
+    out = []
+    for line in policy.splitlines():
+        stripped = line.strip()
+        match = _V0_HEAD.match(line)
+        if stripped.startswith("import future.keywords"):
+            out.append(f"# {stripped}")
+        elif stripped.startswith("package ") and not line[0].isspace():
+            out.append(line)
+            out.append("import rego.v1")
+        elif match and match.group("name") not in ("package", "import", "default", "else"):
+            args = match.group("args") or ""
+            if args.startswith("["):
+                out.append(f"{match.group('name')} contains {args[1:-1].strip()} if {{{match.group('rest')}")
+            else:
+                out.append(f"{match.group('name')}{args} if {{{match.group('rest')}")
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"
 
 
 def evaluate_real(policy: str, plan: dict | str) -> tuple[PolicyOutcome, str]:
