@@ -126,6 +126,12 @@ def evaluate_systems(tasks: Sequence[Task], systems: Sequence[System], *, model_
                                progress=_scale(progress, 0.0, GENERATION_SHARE), stop_event=stop_event,
                                cache=cache, batch_rows=batch_rows)
     schema, mode = _schema_and_mode(schema, mode, settings)
+    if mode == "real":  # plan every answer on all provider slots at once (iacdemo/terraform/real.py)
+        from iacdemo.hcl.extract import first_code_block
+        from iacdemo.terraform.real import get_runner
+
+        get_runner(settings).prefetch(first_code_block(a.text) or "" for by_task in answers.values()
+                                      for task_answers in by_task for a in task_answers)
     records = [_task_record(t) for t in tasks]
     reports: dict[str, dict] = {}
     total, done = len(systems) * sum(len(a) for a in next(iter(answers.values()))), 0

@@ -3,8 +3,8 @@
 Official pipeline: first fenced code block -> `terraform init` + `terraform plan` (plannable = exit 0)
 -> `terraform show -json` -> OPA on the plan -> pass when plannable and no leaf of the result is false.
 Static mode replaces Terraform by the docs-grounded check (`iacdemo.hcl.check_hcl(...).plannable`)
-and the emulated plan (`plan.py`); real mode (Terraform and its provider installed) runs Terraform.
-The policy runs in regorus either way.
+and the emulated plan (`plan.py`), the policy running in regorus; real mode runs Terraform itself,
+jailed, and OPA (`iacdemo/terraform/real.py`, `opa_real.py`).
 """
 from __future__ import annotations
 

@@ -1,13 +1,15 @@
-"""The real OPA engine for real mode, with regorus where OPA cannot read the policy as written.
+"""The real OPA engine for real mode, with regorus only where OPA cannot compile a policy.
 
 IaC-Eval runs `opa eval -i plan.json -d policy.rego data` and scores every leaf of the result (see
-rego.py). `opa-golib-python-bindings` embeds OPA 1.20.2 itself, so a policy written for OPA v1 (it
-imports `rego.v1`, as the official harness checks line by line) is evaluated by OPA exactly as there:
-query `data`, the official leaf rule. The binding offers no v0 mode: OPA 1.x rejects v0 syntax
-(`deny[msg] { ... }`: "`if` keyword is required before rule body"), and the official harness ran those
-policies in an OPA that still read v0. Those stay with regorus in its v0 mode, which is the same
-language; `policy_engine()` says which engine a policy gets. The binding needs Python 3.14 by its
-metadata but works on 3.11 (ctypes only); without it every policy goes to regorus.
+rego.py). `opa-golib-python-bindings` embeds OPA 1.20.2 itself: query `data`, the official leaf rule.
+The binding has no v0 mode: OPA 1.x rejects v0 syntax (`deny[msg] { ... }`: "`if` keyword is required
+before rule body"), while the official harness's OPA read it (v1 syntax only for policies importing
+`rego.v1`). So a v0 policy is rewritten line for line into v1 syntax (`v0_to_v1`: the rule heads
+IaC-Eval's policies use, plus `import rego.v1`) and run in OPA; measured on the 344 dev policies, 321 of
+the 322 v0 ones compile and all give regorus's verdict on the reference plans. Where OPA cannot compile
+a policy (one dev policy calls an undefined function) or the binding is missing, regorus scores it in
+its v0 mode. Both OPA 1.20 and regorus stop at a type error in a built-in (`count(null)`); the older OPA
+of the published verdicts let one such policy pass (bench/RESULTS.md). The binding needs Python 3.14 by its metadata but works on 3.11 (ctypes only).
 """
 from __future__ import annotations
 
@@ -33,8 +35,24 @@ def opa_installed() -> bool:
 
 
 def policy_engine(policy: str) -> str:
-    """Which engine scores this policy in real mode."""
-    return OPA if uses_rego_v1(policy) and opa_installed() else REGORUS
+    """Which engine scores this policy in real mode (OPA unless it cannot compile the policy)."""
+    if not opa_installed():
+        return REGORUS
+    return OPA if _opa_compiles(_as_v1(policy)) else REGORUS
+
+
+def _as_v1(policy: str) -> str:
+    return policy if uses_rego_v1(policy) else v0_to_v1(policy)
+
+
+_COMPILE_ERRORS = ("parse_error", "compile_error", "prepare_error", "rego_parse_error", "rego_type_error",
+                   "rego_compile_error", "rego_unsafe_var_error", "rego_recursion_error")
+
+
+@lru_cache(maxsize=512)
+def _opa_compiles(policy: str) -> bool:
+    outcome = evaluate_with_opa(policy, {})
+    return not (outcome.error and any(marker in outcome.error for marker in _COMPILE_ERRORS))
 
 
 @lru_cache(maxsize=512)
@@ -81,8 +99,7 @@ _V0_HEAD = re.compile(r"^(?P<name>[A-Za-z_]\w*)(?P<args>\[[^\]]*\]|\([^)]*\))?\s
 def v0_to_v1(policy: str) -> str:
     """The v0 rule heads IaC-Eval's policies use, in v1 syntax (line for line): `deny[msg] {` ->
     `deny contains msg if {`, `allow {` / `f(x) {` -> `allow if {` / `f(x) if {`, plus `import rego.v1`.
-    Only to measure OPA against regorus on v0 policies (bench/bench_real_mode.py); scoring keeps regorus
-    for them, which reads v0 as the official OPA did."""
+    `package` stays; `import future.keywords...` lines become comments (v1 has those keywords)."""
     out = []
     for line in policy.splitlines():
         stripped = line.strip()
@@ -104,10 +121,9 @@ def v0_to_v1(policy: str) -> str:
 
 
 def evaluate_real(policy: str, plan: dict | str) -> tuple[PolicyOutcome, str]:
-    """(outcome, engine): OPA for v1 policies, regorus (v0 mode) for the rest."""
-    engine = policy_engine(policy)
-    if engine == OPA:
-        return evaluate_with_opa(policy, plan), OPA
+    """(outcome, engine): OPA (v0 policies rewritten to v1), regorus where OPA cannot compile it."""
+    if policy_engine(policy) == OPA:
+        return evaluate_with_opa(_as_v1(policy), plan), OPA
     return evaluate_policy(policy, plan), REGORUS
 
 
