@@ -8,7 +8,8 @@ prints the time, how many plan and how many pass, next to static mode's figures 
 (../shared/data/iac-eval/real-verdicts-dev.jsonl.gz) in real mode and compares with their real verdicts:
 plan agreement (our `terraform plan` exit 0 vs theirs) and pass agreement (our pass vs their OPA
 "Success"). Answers whose published verdict is an environment failure of their machine (a provider
-missing from their mirror, no AWS credentials, an OPA exception) are left out, as SOURCE.md says.
+missing from their mirror, no or refused AWS credentials (HTTP 401), an OPA exception) are left out, as
+SOURCE.md says.
 Also prints, for the policies that OPA runs (v1), how often OPA and regorus agree on the same plans.
 Skips with a message where real mode is unavailable.
 """
@@ -24,7 +25,7 @@ from collections import Counter
 
 from iacdemo.settings import get_settings
 
-ENVIRONMENT_FAILURES = ("Failed to query available provider packages", "STS Caller Identity",
+ENVIRONMENT_FAILURES = ("Failed to query available provider packages", "STS Caller Identity", "StatusCode: 401",
                         "No valid credential sources", "OPA exception occurred")
 
 
