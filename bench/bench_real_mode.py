@@ -10,7 +10,7 @@ plan agreement (our `terraform plan` exit 0 vs theirs) and pass agreement (our p
 "Success"). Answers whose published verdict is an environment failure of their machine (a provider
 missing from their mirror, no or refused AWS credentials (HTTP 401), an OPA exception) are left out, as
 SOURCE.md says.
-Also prints, for the policies that OPA runs (v1), how often OPA and regorus agree on the same plans.
+Also prints how often OPA (v0 policies rewritten to v1) and regorus agree on the same real plans.
 Skips with a message where real mode is unavailable.
 """
 from __future__ import annotations

@@ -149,3 +149,15 @@ def test_trimming_the_schema_to_the_programs_types_changes_no_plan(runner):
     assert len(type_names(response)) > 1500  # 1,526 resource + 608 data-source types, names shared
     small = prune_schema(response, {"aws_sqs_queue", "aws_region"})
     assert type_names(small) == {"aws_sqs_queue", "aws_region"} and len(small) < len(response) / 50
+
+
+def test_ubuntu_images_are_found_by_name_in_every_region(runner):
+    lookup = ('data "aws_ami" "{name}" {{\n  provider = {provider}\n  most_recent = true\n  owners = ["{owner}"]\n'
+              '  filter {{\n    name = "name"\n    values = ["*ubuntu-noble-24.04-amd64-server-*"]\n  }}\n}}\n')
+    code = ('provider "aws" {\n  region = "us-east-1"\n}\nprovider "aws" {\n  alias = "west"\n  region = "us-west-2"\n}\n'
+            + lookup.format(name="east", provider="aws", owner="amazon")
+            + lookup.format(name="west", provider="aws.west", owner="099720109477")
+            + 'output "amis" {\n  value = [data.aws_ami.east.id, data.aws_ami.west.id]\n}\n')
+    plan = runner.plan(code)
+    assert plan.plannable, plan.error
+    assert all(ami.startswith("ami-") for ami in plan.plan["planned_values"]["outputs"]["amis"]["value"])

@@ -5,9 +5,17 @@ availability zones, regions or the caller's account. IaC-Eval's harness ran agai
 offline, moto's server answers the same API calls. It listens on 127.0.0.1 only, and the provider
 reaches it through `AWS_ENDPOINT_URL`. Many references name `profile = "admin-1"`, so the generated AWS
 config and credentials files define that profile next to `default`.
+
+moto's AMI catalog (a 2017 list plus Amazon Linux images) lacks the Canonical Ubuntu images that programs
+look up by name (`*ubuntu-noble-24.04-amd64-server-*`, owner 099720109477 or `amazon`), which any real
+account finds, so `data "aws_ami"` failed with "Your query returned no results" on 8 references. The
+catalog given to moto (`MOTO_AMIS_PATH`, used in every region) is moto's own plus those Ubuntu releases.
 """
 from __future__ import annotations
 
+import gzip
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -46,6 +54,43 @@ def write_aws_files(folder: Path, region: str = "us-east-1") -> tuple[Path, Path
     return config, credentials
 
 
+CANONICAL = "099720109477"
+_UBUNTU = (("focal", "20.04"), ("jammy", "22.04"), ("noble", "24.04"))
+
+
+def _ubuntu_images() -> list[dict]:
+    images = []
+    for number, ((codename, version), arch, prefix) in enumerate(
+            (r, a, p) for r in _UBUNTU for a in ("amd64", "arm64") for p in ("hvm-ssd", "hvm-ssd-gp3")):
+        images.append({"ami_id": f"ami-0ub{number:014d}", "state": "available", "public": True,
+                       "owner_id": CANONICAL, "image_location": f"{CANONICAL}/ubuntu-{codename}", "sriov": "simple",
+                       "root_device_type": "ebs", "root_device_name": "/dev/sda1",
+                       "description": f"Canonical, Ubuntu, {version} LTS, {arch} {codename} image",
+                       "image_type": "machine", "platform": None,
+                       "architecture": "x86_64" if arch == "amd64" else "arm64",
+                       "name": f"ubuntu/images/{prefix}/ubuntu-{codename}-{version}-{arch}-server-20240801",
+                       "virtualization_type": "hvm", "hypervisor": "xen"})  # no creation_date: moto re-parses it per region
+    return images
+
+
+def write_ami_catalog(path: Path) -> Path:
+    """moto's default AMIs, its us-east-1 Amazon Linux list and the Ubuntu LTS images, as one JSON file."""
+    import moto
+
+    resources = Path(moto.__file__).parent / "ec2" / "resources"
+    images: list[dict] = []
+    for source in (resources / "amis.json.gz", resources / "latest_amis" / "us-east-1.json.gz"):
+        try:
+            with gzip.open(source, "rt", encoding="utf-8") as handle:
+                images.extend(json.load(handle))
+        except (OSError, ValueError):
+            continue  # another moto layout: its own defaults are lost, the Ubuntu images stay
+    seen = {image["ami_id"] for image in images}
+    images.extend(i for i in _ubuntu_images() if i["ami_id"] not in seen)
+    path.write_text(json.dumps(images), encoding="utf-8")
+    return path
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -55,10 +100,11 @@ def _free_port() -> int:
 class MotoServer:
     """moto's server as a child process on 127.0.0.1; `url` is the endpoint for the AWS provider."""
 
-    def __init__(self, log_path: Path | None = None):
+    def __init__(self, log_path: Path | None = None, amis_path: Path | None = None):
         self.port = 0
         self.process: subprocess.Popen | None = None
         self.log_path = log_path
+        self.amis_path = amis_path
 
     @property
     def url(self) -> str:
@@ -71,7 +117,8 @@ class MotoServer:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         try:
             command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
-            self.process = subprocess.Popen(with_parent_death_signal(command), stdout=log, stderr=log,
+            env = {**os.environ, "MOTO_AMIS_PATH": str(self.amis_path)} if self.amis_path else None
+            self.process = subprocess.Popen(with_parent_death_signal(command), stdout=log, stderr=log, env=env,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
         finally:
             if log is not subprocess.DEVNULL:

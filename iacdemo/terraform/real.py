@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable
 from iacdemo.errors import IacdemoError
 from iacdemo.settings import Settings, get_settings
 from iacdemo.terraform import mirror as mirror_mod
-from iacdemo.terraform.moto_server import MotoServer, moto_installed, write_aws_files
+from iacdemo.terraform.moto_server import MotoServer, moto_installed, write_ami_catalog, write_aws_files
 from iacdemo.terraform.provider_pool import (Keeper, ProviderSlot, start_provider, stop_process, stop_slot,
                                              with_parent_death_signal)
 from iacdemo.terraform.sandbox import check_program, inspect_program, jail_command, jail_mode
@@ -217,7 +217,8 @@ class RealTerraform:
             mirror_mod.cli_config(Path("/mirror"), None, self.providers), encoding="utf-8")
         write_aws_files(self.state_dir / "etc-aws")
         self._keeper = Keeper()
-        self.moto = self._keeper.call(MotoServer(self.state_dir / "moto.log").start)
+        amis = write_ami_catalog(self.state_dir / "amis.json")
+        self.moto = self._keeper.call(MotoServer(self.state_dir / "moto.log", amis).start)
         self._env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/tmp", "TMPDIR": "/sock", "TF_IN_AUTOMATION": "1",
                      "CHECKPOINT_DISABLE": "1", "AWS_ENDPOINT_URL": self.moto.url,
                      "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",

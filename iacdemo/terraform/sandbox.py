@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +34,8 @@ AWS_FORBIDDEN_SETTINGS = ("shared_config_files", "shared_credentials_files", "cu
                           "http_proxy", "https_proxy", "no_proxy", "ec2_metadata_service_endpoint",
                           "assume_role_with_web_identity", "sts_region")
 _RESOURCE_KINDS = ("resource", "data", "ephemeral")
-_BUILTIN_RESOURCES = {"terraform_data"}  # Terraform's own no-op resource; no file, no program
+_BUILTIN_RESOURCES = {"terraform_data"}
+_PARSE_LOCK = threading.RLock()  # Terraform's own no-op resource; no file, no program
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,8 @@ def inspect_program(code: str, allowed_sources: Iterable[str] = ("hashicorp/aws"
     """(refusals, types used) from one parse; a program python-hcl2 cannot parse is refused (it cannot
     be verified) and its types are None (unknown)."""
     try:
-        tree = parse_hcl(code, explicit_blocks=True)
+        with _PARSE_LOCK:  # python-hcl2's parser is shared and not thread-safe (prefetch plans in threads)
+            tree = parse_hcl(code, explicit_blocks=True)
     except HCLParseError as exc:
         return [Refusal(f"the program does not parse, so it cannot be checked: {exc}")], None
     return check_tree(tree, allowed_sources), used_types(tree)
