@@ -123,3 +123,17 @@ def test_without_real_mode_the_ui_offers_static_only_and_shows_no_terraform_line
     settings = Settings(tf_mirror=tmp_path / "none")
     assert [mode for _, mode in mode_choices(settings)] == ["static"]
     assert terraform_lines('resource "aws_s3_bucket" "b" {\n  enable_logging = true\n}\n', settings) == []
+
+
+def test_terraform_diagnostics_read_as_one_line_with_the_name_and_line():
+    from iacdemo.terraform.real import diagnostics_from
+
+    entry = {"severity": "error", "summary": "Unsupported argument",
+             "detail": 'An argument named "enable_logging" is not expected here.',
+             "range": {"filename": "main.tf", "start": {"line": 2, "column": 3}},
+             "snippet": {"code": "  enable_logging = true", "highlight_start_offset": 2, "highlight_end_offset": 16}}
+    block = {"severity": "error", "summary": "Your query returned no results.", "range": {"start": {"line": 46}},
+             "snippet": {"code": 'data "aws_ami" "x" {', "highlight_start_offset": 19, "highlight_end_offset": 20}}
+    first, second = diagnostics_from([entry, block], "terraform validate")
+    assert first.format() == "terraform validate: Unsupported argument `enable_logging`, line 2"
+    assert second.format() == "terraform validate: Your query returned no results., line 46"

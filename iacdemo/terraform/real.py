@@ -68,7 +68,8 @@ class Diagnostic:
     def format(self) -> str:
         """'terraform validate: Unsupported argument `enable_logging`, line 2'."""
         text = f"{self.command}: {self.summary}"
-        if self.subject and "\n" not in self.subject and len(self.subject) <= 80:
+        if self.subject and "\n" not in self.subject and len(self.subject) <= 80 and any(
+                c.isalnum() for c in self.subject):  # not a lone `{` of the block it points at
             text += f" `{self.subject}`"
         if self.line:
             text += f", line {self.line}"
