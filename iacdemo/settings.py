@@ -91,6 +91,22 @@ class Settings:
         return replace(self, **changes)
 
 
+def _env_number(env: Mapping[str, str], name: str, default: float, low: float, integer: bool = False) -> float:
+    """A numeric variable, or a ConfigError naming it (a typo must not crash the app at start)."""
+    from iacdemo.errors import ConfigError
+
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text) if integer else float(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be {'a whole number' if integer else 'a number'}, got {text!r}.") from None
+    if not value >= low or value != value or value == float("inf"):
+        raise ConfigError(f"{name} must be at least {low:g} and finite, got {text!r}.")
+    return value
+
+
 def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     """Build settings from environment variables (IACDEMO_*, plus SPACE_ID and GRADIO_SERVER_*)."""
     env = os.environ if environ is None else environ
@@ -109,8 +125,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         offline=_as_bool(env.get("HF_HUB_OFFLINE")) or _as_bool(env.get("IACDEMO_OFFLINE")),
         hub_host=(env.get("HF_ENDPOINT") or "https://huggingface.co").split("://")[-1].split("/")[0],
         tf_mirror=Path(env["IACDEMO_TF_MIRROR"]) if env.get("IACDEMO_TF_MIRROR") else None,
-        tf_plan_timeout_s=float(env.get("IACDEMO_TF_PLAN_TIMEOUT") or base.tf_plan_timeout_s),
-        tf_workers=int(env.get("IACDEMO_TF_WORKERS") or base.tf_workers),
+        tf_plan_timeout_s=_env_number(env, "IACDEMO_TF_PLAN_TIMEOUT", base.tf_plan_timeout_s, low=1),
+        tf_workers=int(_env_number(env, "IACDEMO_TF_WORKERS", base.tf_workers, low=1, integer=True)),
     )
 
 

@@ -137,3 +137,18 @@ def test_terraform_diagnostics_read_as_one_line_with_the_name_and_line():
     first, second = diagnostics_from([entry, block], "terraform validate")
     assert first.format() == "terraform validate: Unsupported argument `enable_logging`, line 2"
     assert second.format() == "terraform validate: Your query returned no results., line 46"
+
+
+def test_real_mode_settings_come_from_the_environment_and_typos_are_named():
+    from iacdemo.errors import ConfigError
+    from iacdemo.settings import settings_from_env
+
+    settings = settings_from_env({"IACDEMO_TF_MIRROR": "/srv/mirror", "IACDEMO_TF_PLAN_TIMEOUT": "30",
+                                  "IACDEMO_TF_WORKERS": "3"})
+    assert (settings.tf_mirror, settings.tf_plan_timeout_s, settings.tf_workers) == (Path("/srv/mirror"), 30.0, 3)
+    defaults = settings_from_env({})
+    assert (defaults.tf_mirror, defaults.tf_plan_timeout_s, defaults.tf_workers) == (None, 100.0, 2)
+    for name, value in (("IACDEMO_TF_WORKERS", "many"), ("IACDEMO_TF_WORKERS", "0"), ("IACDEMO_TF_PLAN_TIMEOUT", "inf"),
+                        ("IACDEMO_TF_PLAN_TIMEOUT", "nan")):
+        with pytest.raises(ConfigError, match=name):
+            settings_from_env({name: value})
