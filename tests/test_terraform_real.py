@@ -161,3 +161,16 @@ def test_ubuntu_images_are_found_by_name_in_every_region(runner):
     plan = runner.plan(code)
     assert plan.plannable, plan.error
     assert all(ami.startswith("ami-") for ami in plan.plan["planned_values"]["outputs"]["amis"]["value"])
+
+
+def test_the_evaluate_tabs_reference_scoring_runs_in_real_mode_and_says_so(runner, tasks, settings):
+    from iacdemo.evaluation.comparison import evaluate_reference
+    from iacdemo.ui.evaluate_views import summary_md, task_detail_html
+
+    comparison = evaluate_reference(tasks[:3], settings=settings, mode="real")
+    assert comparison.mode == "real" and comparison.reports["reference"]["mode"] == "real"
+    samples = [t["answers"]["reference"][0] for t in comparison.tasks]
+    assert all(s["mode"] == "real" for s in samples)
+    assert all(s["policy_engine"] in ("opa", "regorus") for s in samples if s["plannable"])
+    assert "**Mode: real**" in summary_md(comparison)
+    assert task_detail_html(comparison, comparison.tasks[0]["id"])
