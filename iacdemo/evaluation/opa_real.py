@@ -13,6 +13,7 @@ of the published verdicts let one such policy pass (bench/RESULTS.md). The bindi
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import threading
@@ -27,11 +28,10 @@ _LOCK = threading.Lock()
 
 
 def opa_installed() -> bool:
-    try:
-        import opa_bindings  # noqa: F401
-    except (ImportError, OSError):
+    try:  # found, not imported: cheap at start
+        return importlib.util.find_spec("opa_bindings") is not None
+    except (ImportError, ValueError):  # a missing parent package
         return False
-    return True
 
 
 def policy_engine(policy: str) -> str:

@@ -13,6 +13,7 @@ catalog given to moto (`MOTO_AMIS_PATH`, used in every region) is moto's own plu
 """
 from __future__ import annotations
 
+import importlib.util
 import gzip
 import json
 import os
@@ -34,11 +35,10 @@ class MotoUnavailable(IacdemoError):
 
 
 def moto_installed() -> bool:
-    try:
-        import moto.server  # noqa: F401
-    except ImportError:
+    try:  # found, not imported: cheap at start
+        return importlib.util.find_spec("moto.server") is not None
+    except (ImportError, ValueError):  # a missing parent package
         return False
-    return True
 
 
 def write_aws_files(folder: Path, region: str = "us-east-1") -> tuple[Path, Path]:

@@ -10,6 +10,7 @@ Without grpcio the proxy is skipped and Terraform talks to the provider directly
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import queue
@@ -104,11 +105,10 @@ class ProviderSlot:
 
 
 def _grpc_available() -> bool:
-    try:
-        import grpc  # noqa: F401
-    except ImportError:
+    try:  # found, not imported: cheap at start
+        return importlib.util.find_spec("grpc") is not None
+    except (ImportError, ValueError):  # a missing parent package
         return False
-    return True
 
 
 def start_provider(provider: MirroredProvider, slot: ProviderSlot, jail_root: Path, etc_dir: Path, env: dict,
