@@ -10,6 +10,7 @@ $(VENV)/.app-installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --ignore-requires-python opa-golib-python-bindings==0.4.4
 	touch $@
 
 $(VENV)/.test-installed: $(VENV)/.app-installed requirements-test.txt

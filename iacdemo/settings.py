@@ -62,6 +62,11 @@ class Settings:
     # this much nicer, and on this many torch threads while the app uses its model (0 = unchanged).
     job_niceness: int = 10
     job_yield_threads: int = 1
+    # Real Terraform (optional): a filesystem mirror of providers (the folder holding
+    # `registry.terraform.io`); None = look in the usual places. See iacdemo/terraform/mirror.py.
+    tf_mirror: Path | None = None
+    tf_plan_timeout_s: float = 100.0  # the official harness's limit per plan
+    tf_workers: int = 2  # long-lived provider processes, one plan each at a time
 
     # Derived locations: one definition each, so loaders never build paths of their own.
     @property
@@ -106,6 +111,22 @@ class Settings:
         return replace(self, **changes)
 
 
+def _env_number(env: Mapping[str, str], name: str, default: float, low: float, integer: bool = False) -> float:
+    """A numeric variable, or a ConfigError naming it (a typo must not crash the app at start)."""
+    from iacdemo.errors import ConfigError
+
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text) if integer else float(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be {'a whole number' if integer else 'a number'}, got {text!r}.") from None
+    if not value >= low or value != value or value == float("inf"):
+        raise ConfigError(f"{name} must be at least {low:g} and finite, got {text!r}.")
+    return value
+
+
 def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     """Build settings from environment variables (IACDEMO_*, plus SPACE_ID and GRADIO_SERVER_*)."""
     env = os.environ if environ is None else environ
@@ -125,6 +146,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         hub_host=(env.get("HF_ENDPOINT") or "https://huggingface.co").split("://")[-1].split("/")[0],
         job_niceness=_as_int(env.get("IACDEMO_JOB_NICE"), base.job_niceness),
         job_yield_threads=_as_int(env.get("IACDEMO_JOB_YIELD_THREADS"), base.job_yield_threads),
+        tf_mirror=Path(env["IACDEMO_TF_MIRROR"]) if env.get("IACDEMO_TF_MIRROR") else None,
+        tf_plan_timeout_s=_env_number(env, "IACDEMO_TF_PLAN_TIMEOUT", base.tf_plan_timeout_s, low=1),
+        tf_workers=int(_env_number(env, "IACDEMO_TF_WORKERS", base.tf_workers, low=1, integer=True)),
     )
 
 

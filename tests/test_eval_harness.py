@@ -117,17 +117,15 @@ def test_cli_user_errors(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
 
 
-def test_mode_is_static_without_terraform():
-    import shutil
+def test_auto_mode_is_static_where_real_mode_cannot_run(settings, tmp_path):
+    from iacdemo.terraform.modes import STATIC
+    from iacdemo.terraform.real import RealModeUnavailable, resolve_mode
 
-    from iacdemo.terraform.terraform_cli import REAL, STATIC, detect_mode, terraform_plan
-
-    if detect_mode() == REAL:
-        pytest.skip("terraform and its AWS provider are installed here")
-    assert detect_mode() == STATIC
-    if shutil.which("terraform") is None:
-        outcome = terraform_plan('resource "aws_s3_bucket" "b" {}')
-        assert not outcome.plannable and "not installed" in outcome.error
+    no_mirror = settings.with_overrides(tf_mirror=tmp_path)  # an empty folder: no AWS provider in it
+    assert resolve_mode("auto", no_mirror) == STATIC
+    assert resolve_mode(None, no_mirror) == STATIC
+    with pytest.raises(RealModeUnavailable, match="not available on this machine"):
+        resolve_mode("real", no_mirror)
 
 
 def test_pathological_answers_are_scored_not_crashed(tasks, schema):

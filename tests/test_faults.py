@@ -19,7 +19,8 @@ import pytest
 from iacdemo.errors import ConfigError
 from iacdemo.evaluation.harness import score_answer
 from iacdemo.evaluation.tasks import load_tasks
-from iacdemo.terraform.terraform_cli import STATIC, detect_mode
+from iacdemo.terraform.modes import STATIC
+from iacdemo.experiment.config import ExperimentConfig
 from iacdemo.generation.recording import Recording
 from iacdemo.hcl.check import check_answer
 from iacdemo.settings import REPO_ROOT
@@ -144,10 +145,13 @@ def test_generated_code_is_checked_and_scored_but_never_run(settings, schema, tm
     assert not marker.exists(), "generated code was executed"
 
 
-def test_this_machine_evaluates_in_static_mode():
-    # Real mode hands generated code to `terraform plan`, which runs `data "external"` programs: it is
-    # only picked where terraform and its AWS provider are installed, never on this machine or a Space.
-    assert detect_mode() == STATIC
+def test_evaluations_are_static_unless_real_mode_is_asked_for():
+    # Real mode hands generated code to Terraform (jailed, see iacdemo/terraform/sandbox.py): it runs only
+    # when a user picks it, never because a machine happens to have Terraform installed.
+    from train.evaluate import parse_args
+
+    assert parse_args(["--answers", "reference"]).mode == STATIC
+    assert ExperimentConfig("x", "m").iac_eval.mode == STATIC
 
 
 # ---- user-supplied paths stay inside the app's folders -----------------------------------------------------

@@ -4,7 +4,15 @@
     python -m train.evaluate --tasks CSV --answers generate --model smollm2-135m-instruct [--adapter DIR] [--rag]
                              [--limit N] [--difficulty 1,2] --out FILE
 
+    python -m train.evaluate --answers FILE.jsonl [--mode static|real|auto] --out FILE
+
 `--answers reference` scores the tasks' own reference programs: the harness's fidelity check.
+`--answers FILE.jsonl` scores answers made elsewhere (GPT-x, a teammate's model): one
+`{"task": ROW, "answer": TEXT}` per line, ROW being a row number of the task CSV or the CSV row itself
+(its columns, `Rego intent` and `Reference output` included). `--mode` picks the scorer: `static` (the
+offline stand-in, the default), `real` (Terraform + moto + OPA, see iacdemo/terraform/real.py; an error
+where this machine cannot run it) or `auto` (real where available); every report says which made it.
+
 `--answers generate` scores a model's answers to IaC-Eval's prompts (greedy; `--samples N` samples N
 answers per task for pass@k). Answers are cached under the cache's `eval/answers/`, so a rerun only
 generates what is missing; the evaluation is also saved under `eval/results/`, where the app's Evaluate
@@ -44,8 +52,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      description="Score IaC-Eval tasks offline (plannability + Rego intent).")
     parser.add_argument("--tasks", default=None, metavar="CSV",
                         help="IaC-Eval task file (default: the dev split from the settings).")
-    parser.add_argument("--answers", required=True, choices=("reference", "generate"),
-                        help="'reference': score the reference programs; 'generate': a model's answers.")
+    parser.add_argument("--answers", required=True, metavar="reference|generate|FILE.jsonl",
+                        help="'reference': score the reference programs; 'generate': a model's answers; "
+                             "a .jsonl file: answers made elsewhere, one {\"task\": ROW, \"answer\": TEXT} a line.")
+    parser.add_argument("--mode", default="static", choices=("static", "real", "auto"),
+                        help="static: the offline stand-in; real: Terraform + moto + OPA (where available); "
+                             "auto: real where available, else static")
     parser.add_argument("--model", default=None, metavar="ID", help="model id for --answers generate")
     parser.add_argument("--adapter", default=None, metavar="DIR", help="LoRA adapter folder for the model")
     parser.add_argument("--rag", action="store_true", help="retrieval-augmented prompts (generate mode)")
@@ -85,6 +97,33 @@ def _print_progress(fraction: float, message: str) -> None:
     print(f"[{100 * fraction:5.1f}%] {message}", file=sys.stderr, flush=True)
 
 
+def _progress_bar(total: int, what: str):
+    """A tqdm bar on stderr (plain lines without tqdm); call it with (done, total)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        started = time.perf_counter()
+        return lambda done, total: _progress(done, total, started)
+    bar = tqdm(total=total, desc=what, file=sys.stderr, unit="prog", dynamic_ncols=True)
+
+    def update(done: int, _total: int) -> None:
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def _prefetch_real(codes: list[str], mode: str) -> None:
+    """Real mode: plan every program on all provider slots at once, with a progress bar."""
+    if mode != "real":
+        return
+    from iacdemo.terraform.real import get_runner
+
+    codes = [c for c in codes if c and c.strip()]
+    get_runner().prefetch(codes, progress=_progress_bar(len(set(codes)), "terraform plan"))
+
+
 def _progress(done: int, total: int, started: float) -> None:
     if done == total or done % 25 == 0:
         elapsed = time.perf_counter() - started
@@ -96,7 +135,7 @@ def run(args: argparse.Namespace) -> dict:
     from iacdemo.evaluation.harness import score_reference
     from iacdemo.evaluation.report import build_report
     from iacdemo.evaluation.tasks import load_tasks, select_tasks
-    from iacdemo.terraform.terraform_cli import detect_mode
+    from iacdemo.terraform.real import resolve_mode
     from iacdemo.terraform.schema import load_schema
 
     if args.limit is not None and args.limit < 1:
@@ -105,14 +144,17 @@ def run(args: argparse.Namespace) -> dict:
         raise ConfigError(f"--samples must be at least 1, got {args.samples}.")
     if args.repair < 0:
         raise ConfigError(f"--repair must be 0 (off) or more rounds, got {args.repair}.")
+    if args.answers not in ("reference", "generate"):
+        return run_answers_file(args, load_tasks(args.tasks), resolve_mode(args.mode))
     tasks = select_tasks(load_tasks(args.tasks), parse_difficulties(args.difficulty), args.limit)
     if not tasks:
         raise ConfigError("No task matches --difficulty/--limit.")
-    mode = detect_mode()
+    mode = resolve_mode(args.mode)
     schema = load_schema()
     if args.answers == "generate":
         return run_generate(args, tasks, schema, mode)
     started = time.perf_counter()
+    _prefetch_real([t.reference for t in tasks], mode)
     results = []
     for i, task in enumerate(tasks):
         results.append(score_reference(task, schema, mode=mode))
@@ -136,6 +178,77 @@ def generation_settings(args: argparse.Namespace, settings) -> GenSettings:
         eval_gen_settings(args.samples, flags.max_new_tokens, flags.temperature if "temperature" in given else None,
                           EVALUATION.seed if flags.seed is None else flags.seed, settings=settings),
         top_p=flags.top_p, repetition_penalty=flags.repetition_penalty)
+
+
+def read_answers_file(path: str | Path, tasks) -> list[tuple]:
+    """(Task, answer text) per line of a JSONL answers file; a DataError names the line that is wrong."""
+    from iacdemo.errors import DataError
+    from iacdemo.evaluation.tasks import COLUMNS, Task
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Answers file not found: {path} (give reference, generate or a .jsonl file).")
+    pairs = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text: {exc}") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}, line {number}: not JSON ({exc.msg}).") from None
+        if not isinstance(record, dict) or "task" not in record or not isinstance(record.get("answer"), (str, type(None))):
+            raise DataError(f"{path}, line {number}: expected {{\"task\": ROW, \"answer\": TEXT}}.")
+        row = record["task"]
+        if isinstance(row, int) and not isinstance(row, bool):
+            if not 0 <= row < len(tasks):
+                raise DataError(f"{path}, line {number}: task {row} is not a row of the task file "
+                                f"(0-{len(tasks) - 1}).")
+            task = tasks[row]
+        elif isinstance(row, dict):
+            get = lambda key: row.get(COLUMNS[key], row.get(key))  # noqa: E731 - CSV or Task field names
+            policy = get("policy")
+            if not isinstance(policy, str) or not policy.strip():
+                raise DataError(f"{path}, line {number}: the task has no 'Rego intent' policy.")
+            try:
+                difficulty = int(float(get("difficulty") or 0))
+            except (TypeError, ValueError):
+                raise DataError(f"{path}, line {number}: Difficulty {get('difficulty')!r} is not a number.") from None
+            task = Task(id=int(row.get("id", number - 1)) if str(row.get("id", "")).isdigit() else number - 1,
+                        resource=str(get("resource") or ""), prompt=str(get("prompt") or ""), policy=policy,
+                        difficulty=difficulty, reference=str(get("reference") or ""), intent=str(get("intent") or ""))
+        else:
+            raise DataError(f"{path}, line {number}: task must be a row number or a task row (object).")
+        pairs.append((task, record.get("answer")))
+    if not pairs:
+        raise DataError(f"{path} holds no answers.")
+    return pairs
+
+
+def run_answers_file(args: argparse.Namespace, tasks, mode: str) -> dict:
+    """Score answers made elsewhere, in the chosen mode; the report lists every answer's verdict."""
+    from iacdemo.evaluation.harness import score_answer
+    from iacdemo.evaluation.report import build_report
+    from iacdemo.hcl.extract import first_code_block
+    from iacdemo.terraform.schema import load_schema
+
+    pairs = read_answers_file(args.answers, tasks)
+    schema = load_schema()
+    started = time.perf_counter()
+    _prefetch_real([first_code_block(answer) or "" for _, answer in pairs], mode)
+    results = []
+    for i, (task, answer) in enumerate(pairs):
+        results.append(score_answer(task, answer, schema, mode=mode))
+        _progress(i + 1, len(pairs), started)
+    scored_tasks = list({task.id: task for task, _ in pairs}.values())
+    report = build_report(scored_tasks, results, mode=mode, answers=str(args.answers))
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    report["settings"] = {"tasks_file": str(args.tasks or ""), "answers_file": str(args.answers), "mode": mode}
+    report["results"] = [r.to_dict() for r in results]
+    return report
 
 
 def run_generate(args: argparse.Namespace, tasks, schema, mode: str) -> dict:

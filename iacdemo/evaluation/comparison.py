@@ -24,6 +24,7 @@ from iacdemo.evaluation.answers import (BATCH_ROWS, RETRIEVAL_K, Answer, AnswerC
 from iacdemo.evaluation.tasks import Task
 from iacdemo.safe_json import as_float
 from iacdemo.settings import Settings, get_settings
+from iacdemo.terraform.modes import STATIC
 
 GENERATE = "generate"
 REFERENCE = "reference"
@@ -94,10 +95,10 @@ def _task_record(task: Task) -> dict:
 
 
 def _schema_and_mode(schema: Any, mode: str | None, settings: Settings) -> tuple[Any, str]:
-    from iacdemo.terraform.terraform_cli import detect_mode
+    from iacdemo.terraform.real import resolve_mode
     from iacdemo.terraform.schema import load_schema
 
-    return (schema if schema is not None else load_schema(settings)), (mode or detect_mode())
+    return (schema if schema is not None else load_schema(settings)), resolve_mode(mode or STATIC, settings)
 
 
 class _Scorer:
@@ -229,6 +230,11 @@ def evaluate_reference(tasks: Sequence[Task], *, settings: Settings | None = Non
         raise ConfigError("No tasks to score: widen the difficulty or count selection.")
     started = time.perf_counter()
     schema, mode = _schema_and_mode(schema, mode, settings)
+    if mode == "real":  # plan all references on every provider slot at once (iacdemo/terraform/real.py)
+        from iacdemo.terraform.real import get_runner
+
+        get_runner(settings).prefetch([t.reference for t in tasks], progress=progress and (
+            lambda done, total: progress(done / total, f"terraform plan {done}/{total}")))
     records, results = [_task_record(t) for t in tasks], []
     for i, (task, record) in enumerate(zip(tasks, records)):
         result = score_reference(task, schema, mode=mode)

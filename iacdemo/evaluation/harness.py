@@ -3,8 +3,8 @@
 Official pipeline: first fenced code block -> `terraform init` + `terraform plan` (plannable = exit 0)
 -> `terraform show -json` -> OPA on the plan -> pass when plannable and no leaf of the result is false.
 Static mode replaces Terraform by the docs-grounded check (`iacdemo.hcl.check_hcl(...).plannable`)
-and the emulated plan (`plan.py`); real mode (Terraform and its provider installed) runs Terraform.
-The policy runs in regorus either way.
+and the emulated plan (`plan.py`), the policy running in regorus; real mode runs Terraform itself,
+jailed, and OPA (`iacdemo/terraform/real.py`, `opa_real.py`).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from iacdemo.terraform.expressions import BudgetExceeded, scoring_budget
 from iacdemo.terraform.plan import build_plan
 from iacdemo.evaluation.rego import evaluate_policy
 from iacdemo.evaluation.tasks import Task
-from iacdemo.terraform.terraform_cli import REAL, STATIC, detect_mode, terraform_plan
+from iacdemo.terraform.modes import REAL, STATIC
 from iacdemo.hcl.check import CheckResult, check_hcl, check_tree
 from iacdemo.hcl.extract import first_code_block
 from iacdemo.hcl.parse import HCLParseError, parse_hcl
@@ -36,6 +36,8 @@ class TaskResult:
     error: str | None = None  # engine or plan error, if any
     cause: str | None = None  # why it failed (see causes.py); None when it passed
     mode: str = STATIC
+    terraform: list[str] = field(default_factory=list)  # real mode: Terraform's own diagnostics
+    policy_engine: str = ""  # real mode: "opa" or "regorus" (see opa_real.py)
     code: str = ""
     seconds: float = 0.0
 
@@ -82,17 +84,22 @@ def _score_into(result: TaskResult, task: Task, code: str, schema, mode: str, re
         result.cause, result.error = causes.NO_PARSE, check.parse_error
         return
     if mode == REAL:
-        tf = terraform_plan(code)
+        from iacdemo.evaluation.opa_real import evaluate_real
+        from iacdemo.terraform.real import get_runner
+
+        tf = get_runner().plan(code)
         result.plannable, plan = tf.plannable, tf.plan
+        result.terraform = [d.format() for d in tf.diagnostics if d.severity == "error"]
         if not tf.plannable or plan is None:
             result.cause, result.error = causes.NOT_PLANNABLE, tf.error
             return
+        outcome, result.policy_engine = evaluate_real(task.policy, plan)
     else:
         result.plannable = check.plannable
         plan = build_plan(config, schema)
-    outcome = evaluate_policy(task.policy, plan)
-    if outcome.error and mode != REAL and _NULL_ARGUMENT in outcome.error:
-        outcome = evaluate_policy(task.policy, without_nulls(plan))
+        outcome = evaluate_policy(task.policy, plan)
+        if outcome.error and _NULL_ARGUMENT in outcome.error:
+            outcome = evaluate_policy(task.policy, without_nulls(plan))
     result.failed_rules = outcome.failed_rules
     result.error = outcome.error
     if not result.plannable:  # officially no policy runs; the rules are kept to show what else fails
@@ -145,6 +152,10 @@ def score_many(tasks: Iterable[Task], answers: Iterable[str | None], schema, *, 
                progress: Callable[[int, int], Any] | None = None) -> list[TaskResult]:
     """Score answers (one per task, in order); `progress(done, total)` is called after each."""
     tasks, answers = list(tasks), list(answers)
+    if mode == REAL:  # plan them all at once on every provider slot first
+        from iacdemo.terraform.real import get_runner
+
+        get_runner().prefetch(first_code_block(a) or "" for a in answers)
     results = []
     for i, (task, answer) in enumerate(zip(tasks, answers)):
         results.append(score_answer(task, answer, schema, mode=mode))
@@ -160,9 +171,13 @@ def run_reference(tasks: Iterable[Task], schema=None, *, mode: str | None = None
     from iacdemo.terraform.schema import load_schema
 
     schema = schema if schema is not None else load_schema()
-    mode = mode or detect_mode()
+    mode = mode or STATIC
     tasks = list(tasks)
     started = time.perf_counter()
+    if mode == REAL:
+        from iacdemo.terraform.real import get_runner
+
+        get_runner().prefetch(t.reference for t in tasks)
     results = []
     for i, task in enumerate(tasks):
         results.append(score_reference(task, schema, mode=mode))

@@ -25,6 +25,7 @@ from typing import Any
 from iacdemo.errors import ConfigError
 from iacdemo.experiment.measures import DEFAULT_CHAT_REQUESTS, DEFAULT_GENERAL_PROMPTS
 from iacdemo.settings import Settings, get_settings
+from iacdemo.terraform.modes import MODES
 from iacdemo.training.config import TrainConfig
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
@@ -65,6 +66,7 @@ class IacEvalConfig:
     limit: int = 20
     difficulty: list[int] = field(default_factory=lambda: [1, 2])
     max_new_tokens: int = 384
+    mode: str = "static"  # static, real or auto (real where this machine can run it); see train.evaluate --mode
 
 
 @dataclass
@@ -168,6 +170,8 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> ExperimentCo
         raise ConfigError(f"{source} [measure]: chat_requests and general_prompts need at least one prompt each.")
     _positive(config.iac_eval.limit, f"{source} [iac_eval].limit")
     _positive(config.iac_eval.max_new_tokens, f"{source} [iac_eval].max_new_tokens", 8)
+    if config.iac_eval.mode not in MODES:
+        raise ConfigError(f"{source} [iac_eval].mode must be one of {', '.join(MODES)}, got {config.iac_eval.mode!r}.")
     if any(not 1 <= d <= 6 for d in config.iac_eval.difficulty):
         raise ConfigError(f"{source} [iac_eval].difficulty: levels are 1 to 6, got {config.iac_eval.difficulty}.")
     if not 0 < config.better_data.chat_mix_ratio <= 0.9:

@@ -331,13 +331,13 @@ class Experiment:
         from iacdemo.evaluation.answers import System, eval_gen_settings
         from iacdemo.evaluation.comparison import evaluate_systems
         from iacdemo.evaluation.tasks import load_tasks, select_tasks
-        from iacdemo.terraform.terraform_cli import detect_mode
+        from iacdemo.terraform.real import resolve_mode
 
         ie = self.config.iac_eval
         tasks = select_tasks(load_tasks(settings=self.settings), ie.difficulty or None, ie.limit)
         if not tasks:
             raise DataError(f"No IaC-Eval task matches difficulty {ie.difficulty}.")
-        mode = detect_mode()
+        mode = resolve_mode(ie.mode, self.settings)
         schema = self.schema()
         systems = [System.make(None, False, BASE), System.make(self.adapters[TUNED], False, TUNED)]
         if BETTER in self.adapters:

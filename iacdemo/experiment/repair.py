@@ -18,6 +18,8 @@ from typing import Callable, Sequence
 
 from iacdemo.hcl.check import CheckResult, check_hcl
 from iacdemo.hcl.extract import first_code_block
+from iacdemo.terraform.modes import REAL, STATIC
+from iacdemo.terraform.real import get_runner
 
 Diagnose = Callable[[str], list[str]]  # code (may be "") -> problems, empty when none found
 Generate = Callable[[list[list[dict]]], list[str]]  # conversations -> the model's next answers
@@ -56,21 +58,20 @@ def static_diagnostics(schema) -> Diagnose:
 
 
 def terraform_plan_diagnostics(code: str) -> list[str]:
-    """Terraform's own error for the program (real mode: terraform and the AWS provider installed)."""
-    from iacdemo.terraform.terraform_cli import terraform_plan
-
+    """Terraform's own errors for the program (real mode: `terraform plan` in the sandbox of real.py)."""
     if not code.strip():
         return [NO_CODE_MESSAGE]
-    result = terraform_plan(code)
-    return [] if result.plannable else [f"terraform plan failed: {result.error.strip()[-800:]}"]
+    result = get_runner().plan(code)
+    if result.plannable:
+        return []
+    errors = [d.format() for d in result.diagnostics if d.severity == "error"]
+    return errors or [f"terraform plan failed: {result.error.strip()[-800:]}"]
 
 
 def default_diagnostics(schema, mode: str | None = None) -> Diagnose:
     """Static checks, then (in real mode, when they find nothing) Terraform's errors."""
-    from iacdemo.terraform.terraform_cli import REAL, detect_mode
-
     static = static_diagnostics(schema)
-    if (mode or detect_mode()) != REAL:
+    if (mode or STATIC) != REAL:
         return static
     return combine(static, terraform_plan_diagnostics)
 

@@ -238,9 +238,14 @@ def findings(result: CheckResult) -> list[str]:
     return lines
 
 
-def check_html(result: CheckResult, notes: Sequence[str] = ()) -> str:
-    """Badges, findings and the extracted HCL (highlighted, parse-error line marked) under one answer."""
+def check_html(result: CheckResult, notes: Sequence[str] = (), terraform: Sequence[str] = ()) -> str:
+    """Badges, findings and the extracted HCL (highlighted, parse-error line marked) under one answer;
+    `terraform`: Terraform's own diagnostics (real mode), shown next to the static checks."""
     parts = [f'<div class="iac-check" data-plannable="{str(result.plannable).lower()}">', badges_html(result)]
+    if terraform:
+        parts.append('<div class="iac-badges" data-testid="terraform-badges">' + "".join(
+            f'<span class="iac-badge iac-badge-error" data-level="error">✗ {html.escape(line)}</span>'
+            for line in terraform) + "</div>")
     lines = findings(result)
     if lines:
         parts.append('<ul class="iac-findings">' + "".join(f"<li>{line}</li>" for line in lines[:8]) + "</ul>")

@@ -191,7 +191,8 @@ def _sample_html(sample: dict, label: str, index: int, of: int) -> str:
     head = f"<b>{html.escape(label)}</b>" + (f" · sample {index + 1} of {of}" if of > 1 else "")
     parts = ['<div class="eval-sample" style="border:1px solid #cbd5e1;border-radius:8px;padding:8px 10px;'
              'margin:8px 0">', f"<div>{head} {verdict}</div>",
-             '<div class="eval-badges">' + "".join(badge_html(t, lvl) for t, lvl in check_badges(sample)) + "</div>"]
+             '<div class="eval-badges">' + "".join(badge_html(t, lvl) for t, lvl in check_badges(sample))
+             + "".join(badge_html(line, "error") for line in sample.get("terraform") or []) + "</div>"]
     rules = sample.get("failed_rules") or []
     if rules:
         parts.append("<div>Rego rules that failed: " + ", ".join(f"<code>{html.escape(str(r))}</code>" for r in rules)

@@ -40,6 +40,13 @@ FORM_ORDER = ("temperature", "top_p", "repetition_penalty", "max_new_tokens", "s
 INITIAL_LABELS = ["Base model", "Fine-tuned (pick an adapter)", "Base + retrieved docs"]
 
 
+def terraform_lines(code: str) -> list[str]:
+    """Terraform's own diagnostics where real mode is available (iacdemo.terraform.real)."""
+    from iacdemo.terraform.real import terraform_lines as lines
+
+    return lines(code)
+
+
 def session_key(request: gr.Request | None) -> str:
     return (getattr(request, "session_hash", None) or "anonymous") + ":compare"
 
@@ -211,7 +218,9 @@ def build(ctx: AppContext) -> None:
             stops.release(key, stop_event)
         try:
             results = check_answers(texts, schema(ctx))
-            check_values = [check_html(r, column_notes(stream.notes, label)) for r, label in zip(results, labels)]
+            terraform = [terraform_lines(r.code) if r.parses else [] for r in results]
+            check_values = [check_html(r, column_notes(stream.notes, label), tf)
+                            for r, label, tf in zip(results, labels, terraform)]
         except Exception as exc:  # noqa: BLE001 - the answers stay; only the checks are missing
             check_values = [f'<div class="iac-check">Checks unavailable: {exc}</div>'] * len(labels)
         histories = [h + [{"role": "user", "content": text}, {"role": "assistant", "content": t}]

@@ -92,7 +92,8 @@ def _generation_form(ctx: AppContext, picked, adapter, difficulties, count, samp
 
 def run_generation(ctx: AppContext, picked: Sequence[str] | None, adapter: str | None,
                    difficulties: Sequence[Any] | None, count: Any, samples: Any, max_new_tokens: Any,
-                   progress=None, stop_event: threading.Event | None = None, on_partial=None) -> Comparison:
+                   progress=None, stop_event: threading.Event | None = None, on_partial=None,
+                   mode: str | None = None) -> Comparison:
     """Validate the form, generate and score, save; the Comparison. `on_partial` sees it task by task."""
     systems, tasks, n_samples, gen = _generation_form(ctx, picked, adapter, difficulties, count, samples,
                                                       max_new_tokens)
@@ -100,7 +101,7 @@ def run_generation(ctx: AppContext, picked: Sequence[str] | None, adapter: str |
                                   session_provider=lambda: ctx.model_session(progress), samples=n_samples,
                                   gen=gen, settings=ctx.settings, progress=progress, stop_event=stop_event,
                                   schema=_schema(ctx), selection=_selection(difficulties, count),
-                                  on_partial=on_partial)
+                                  on_partial=on_partial, mode=_mode(ctx, mode))
     save_comparison(comparison, ctx.settings)
     return comparison
 
@@ -117,13 +118,14 @@ def estimate_run(ctx: AppContext, picked: Sequence[str] | None, adapter: str | N
 
 
 def stream_generation(ctx: AppContext, picked, adapter, difficulties, count, samples, max_new_tokens, *,
-                      stop_event: threading.Event):
+                      stop_event: threading.Event, mode: str | None = None):
     """Run an evaluation on its own thread; yields ("progress", (fraction, message)), ("partial", Comparison)
     while it runs, then ("done", Comparison) or ("error", exception). Nothing it raises escapes."""
     def work(emit):
         return run_generation(ctx, picked, adapter, difficulties, count, samples, max_new_tokens,
                               progress=lambda fraction, message: emit(("progress", (fraction, message))),
-                              stop_event=stop_event, on_partial=lambda partial: emit(("partial", partial)))
+                              stop_event=stop_event, on_partial=lambda partial: emit(("partial", partial)),
+                              mode=mode)
 
     for kind, value in run_with_updates(work, stop_event=stop_event, name="iacdemo-evaluate"):
         if kind in (DONE, ERROR):
@@ -132,12 +134,26 @@ def stream_generation(ctx: AppContext, picked, adapter, difficulties, count, sam
             yield value
 
 
-def run_reference(ctx: AppContext, difficulties: Sequence[Any] | None, count: Any, progress=None) -> Comparison:
+def _mode(ctx: AppContext, mode: str | None) -> str:
+    """The picked scoring mode (static when none is picked); real where unavailable is a clear error."""
+    from iacdemo.terraform.real import resolve_mode
+
+    return resolve_mode(mode or "static", ctx.settings)
+
+
+def run_reference(ctx: AppContext, difficulties: Sequence[Any] | None, count: Any, progress=None,
+                  mode: str | None = None) -> Comparison:
     tasks = tasks_from_form(ctx, difficulties, count)
     comparison = evaluate_reference(tasks, settings=ctx.settings, progress=progress, schema=_schema(ctx),
-                                    selection=_selection(difficulties, count))
+                                    selection=_selection(difficulties, count), mode=_mode(ctx, mode))
     save_comparison(comparison, ctx.settings)
     return comparison
+
+
+def _mode_choices(settings: Settings) -> list[tuple[str, str]]:
+    from iacdemo.terraform.real import mode_choices
+
+    return mode_choices(settings)
 
 
 def _schema(ctx: AppContext):
@@ -198,6 +214,9 @@ def build(ctx: AppContext) -> None:
                                 info="1 = greedy; more are sampled and give pass@k", elem_id="eval-samples")
             max_new_tokens = gr.Slider(16, settings.max_new_tokens_cap, value=DEFAULT_MAX_NEW_TOKENS, step=16,
                                        label="Max new tokens", elem_id="eval-max-tokens")
+            scoring = gr.Radio(_mode_choices(settings), value="static", label="Scoring",
+                               info="real: Terraform's own plan and OPA, where this machine has them",
+                               elem_id="eval-mode")
     with gr.Row():
         run_btn = gr.Button("Run evaluation", variant="primary", elem_id="eval-run")
         reference_btn = gr.Button("Score reference answers", elem_id="eval-reference")
@@ -229,12 +248,12 @@ def build(ctx: AppContext) -> None:
     def report_to(progress):
         return lambda fraction, message: progress(fraction, desc=message)
 
-    def on_run(picked, adapter_dir, levels, n, n_samples, max_tokens, request: gr.Request,
+    def on_run(picked, adapter_dir, levels, n, n_samples, max_tokens, mode, request: gr.Request,
                progress=gr.Progress()):
         stop_event = switches.arm(_session_key(request))
         shown_partial = False
         for kind, value in stream_generation(ctx, picked, adapter_dir, levels, n, n_samples, max_tokens,
-                                             stop_event=stop_event):
+                                             stop_event=stop_event, mode=mode):
             if kind == "progress":
                 progress(value[0], desc=value[1])
             elif kind == "partial":  # a task scored: the table fills while the run goes on
@@ -255,9 +274,9 @@ def build(ctx: AppContext) -> None:
             return show_error(exc), gr.update()
         return hide_error(), forecast.text()
 
-    def on_reference(levels, n, progress=gr.Progress()):
+    def on_reference(levels, n, mode, progress=gr.Progress()):
         try:
-            comparison = run_reference(ctx, levels, n, progress=report_to(progress))
+            comparison = run_reference(ctx, levels, n, progress=report_to(progress), mode=mode)
         except LET_THROUGH:
             raise
         except BaseException as exc:  # noqa: BLE001
@@ -284,9 +303,10 @@ def build(ctx: AppContext) -> None:
         return [hide_error(), *comparison_views(comparison), comparison]
 
     outputs = [errors, *view_outputs, current, history]
-    run_btn.click(on_run, inputs=[systems, adapter, difficulties, count, samples, max_new_tokens], outputs=outputs,
+    run_btn.click(on_run, inputs=[systems, adapter, difficulties, count, samples, max_new_tokens, scoring],
+                  outputs=outputs,
                   concurrency_limit=1, concurrency_id="evaluate-generate", api_visibility="private")
-    reference_btn.click(on_reference, inputs=[difficulties, count], outputs=outputs, concurrency_limit=1,
+    reference_btn.click(on_reference, inputs=[difficulties, count, scoring], outputs=outputs, concurrency_limit=1,
                         concurrency_id="evaluate-reference", api_visibility="private")
     estimate_btn.click(on_estimate, inputs=[systems, adapter, difficulties, count, samples, max_new_tokens],
                        outputs=[errors, estimate], concurrency_limit=1, concurrency_id="evaluate-generate",
