@@ -1,6 +1,6 @@
 """Generation speed while a training job runs: idle vs job at normal priority vs job that yields.
 
-    python -m bench.bench_generate_while_training [--tokens 24] [--repeats 2]
+    python -m bench.bench_generate_while_training [--tokens 48] [--repeats 3]
 
 Three phases in one run, same model, same prompt, greedy, `--tokens` new tokens per generation:
 
@@ -62,8 +62,13 @@ def phase_with_job(label, settings, dataset, session, args) -> dict:
         if not runner.poll(name).running or time.monotonic() > deadline:
             raise SystemExit(f"job {label} did not start: {runner.poll(name).error}")
         time.sleep(0.5)
+    # the job alone: the time of two whole steps (a step takes seconds, so a fixed window would often see none)
+    step0 = runner.poll(name).step
+    while runner.poll(name).step == step0 and time.monotonic() < deadline:
+        time.sleep(0.1)
     step0, t0 = runner.poll(name).step, time.perf_counter()
-    time.sleep(5)
+    while runner.poll(name).step < step0 + 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     alone, _ = train_rate(runner, name, step0, t0)
     step1, t1 = runner.poll(name).step, time.perf_counter()
     rates = generation_rate(session, args.tokens, args.repeats)
@@ -75,8 +80,8 @@ def phase_with_job(label, settings, dataset, session, args) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tokens", type=int, default=24)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--tokens", type=int, default=48)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
 
     from iacdemo.corpus.build import build_corpus

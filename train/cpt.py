@@ -373,6 +373,8 @@ def train_step(job: Job) -> tuple[float, int, Any, float]:
     step_loss = torch.zeros((), device=accelerator.device)
     tokens = 0
     for micro in range(config.grad_accum):
+        if job.cpu is not None:
+            job.cpu.update()  # fewer threads while the app generates
         batch = batch_at(job.data.train_blocks, job.order, job.step * config.grad_accum + micro, config.seq_len,
                          job.pad_id)
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}
@@ -428,8 +430,6 @@ def train_loop(job: Job) -> bool:
     while job.step < job.steps:
         if stop_requested(job):
             return True
-        if job.cpu is not None:
-            job.cpu.update()  # fewer threads while the app generates
         loss, tokens, grad_norm, lr = train_step(job)
         window_loss, window_tokens, window_steps = window_loss + loss, window_tokens + tokens, window_steps + 1
         step = job.step

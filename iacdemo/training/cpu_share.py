@@ -4,9 +4,13 @@ A presenter trains and compares at the same time. With both on all cores, genera
 20 tok/s to 1.2 tok/s (torch's thread pools of two processes fighting over two cores). So:
 
 * the job runs at a lower CPU priority (`Settings.job_niceness`), always: the scheduler then prefers
-  the app whenever both want a core, and the job gets everything the app leaves idle;
+  the app whenever both want a core, and the job gets everything the app leaves idle. The job runs in
+  its own session, and Linux's autogroup scheduling (on by default on desktops and these machines)
+  shares the CPU fairly between sessions whatever their processes' nice values: `os.nice` alone left
+  generation as slow as before. So the job also lowers its session's priority (`/proc/self/autogroup`);
 * while the app runs its model, it keeps a marker file in the runs dir (`app_using_model`); the job
-  checks it at every step and drops to `Settings.job_yield_threads` torch threads until it is gone.
+  checks it before every micro-batch and drops to `Settings.job_yield_threads` torch threads until it
+  is gone (per optimizer step was too late: one step takes longer than a short answer).
 
 The marker names the app's pid, so one left behind by a killed app is ignored. Numbers: bench/RESULTS.md
 (`bench/bench_generate_while_training.py`).
@@ -84,6 +88,23 @@ def app_is_using_model(runs_dir: Path) -> bool:
     return isinstance(owner, dict) and isinstance(owner.get("pid"), int) and pid_alive(owner["pid"])
 
 
+AUTOGROUP = Path("/proc/self/autogroup")
+
+
+def lower_session_priority(niceness: int, log: logging.Logger | None = None, path: Path = AUTOGROUP) -> bool:
+    """Give this process's session (its autogroup) the nice value `niceness`; False where there is none.
+
+    Without it a job in its own session gets half the CPU however nice it is (see the module docstring).
+    """
+    try:
+        path.write_text(str(niceness))
+        return True
+    except OSError as exc:  # no autogroup (kernel option off, not Linux) or not permitted
+        if log is not None and path.exists():
+            log.warning("Could not lower the job session's CPU priority (%s): %s", path, exc)
+        return False
+
+
 class TrainerCpuShare:
     """The job's side: lower priority once, then fewer threads while the app generates."""
 
@@ -98,14 +119,16 @@ class TrainerCpuShare:
         self.log = log or logging.getLogger(__name__)
 
     def start(self) -> None:
-        if self.niceness > 0:
-            try:
-                os.nice(self.niceness)
-            except OSError as exc:  # not permitted (a container policy): train at normal priority
-                self.log.warning("Could not lower the job's CPU priority: %s", exc)
+        if self.niceness <= 0:
+            return
+        try:
+            os.nice(self.niceness)
+        except OSError as exc:  # not permitted (a container policy): train at normal priority
+            self.log.warning("Could not lower the job's CPU priority: %s", exc)
+        lower_session_priority(self.niceness, self.log)
 
     def update(self) -> None:
-        """Called before every optimizer step: switch thread count when the app starts/stops generating."""
+        """Called before every micro-batch: switch thread count when the app starts/stops generating."""
         import torch
 
         if self.yield_threads <= 0 or self.yield_threads >= self.normal_threads:
