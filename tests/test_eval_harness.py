@@ -48,10 +48,6 @@ def test_reference_pass_rate_and_causes(reference_report, tasks):
     assert sum(report["failure_causes"].values()) == len(failures)
 
 
-def test_scoring_is_fast_enough(reference_report):
-    assert reference_report["seconds"] < 40  # issue target: 20 s on 2 idle cores; CI machines are shared
-
-
 def test_answers_are_extracted_and_judged(tasks, schema):
     task = tasks[0]
     good = score_answer(task, f"Here you go:\n```hcl\n{task.reference}\n```\nDone.", schema)
