@@ -126,6 +126,7 @@ def test_defaults_read_from_wrapped_bullets_and_not_from_values(schema):
 def test_cache_written_and_loaded_fast_by_a_second_process(schema, cache_dir):
     files = list((cache_dir / "schema").glob("*.json"))
     assert len(files) == 1 and json.loads(files[0].read_text())["fingerprint"] == schema.fingerprint
+    written = files[0].stat().st_mtime_ns
     script = textwrap.dedent("""
         import json, time
         started = time.perf_counter()
@@ -139,7 +140,8 @@ def test_cache_written_and_loaded_fast_by_a_second_process(schema, cache_dir):
                          check=True)
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"\ncached schema load in a fresh process: {loaded['seconds']:.3f} s")
-    assert loaded["seconds"] < 1.0
+    # read from the cache, not rebuilt from the docs (how fast it is, is bench/RESULTS.md's business)
+    assert files[0].stat().st_mtime_ns == written and list((cache_dir / "schema").glob("*.json")) == files
     assert (loaded["resources"], loaded["data"]) == (len(schema.resources), len(schema.data_sources))
 
 
