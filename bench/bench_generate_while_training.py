@@ -57,24 +57,26 @@ def phase_with_job(label, settings, dataset, session, args) -> dict:
     runner = JobRunner(settings)
     config = replace(quick_demo(settings, dataset), run_name=f"bench-{label}", max_steps=100000, log_every=1)
     name = runner.start(config)
-    deadline = time.monotonic() + 600
-    while runner.poll(name).step < 2:  # model loaded and the loop running
-        if not runner.poll(name).running or time.monotonic() > deadline:
-            raise SystemExit(f"job {label} did not start: {runner.poll(name).error}")
-        time.sleep(0.5)
-    # the job alone: the time of two whole steps (a step takes seconds, so a fixed window would often see none)
-    step0 = runner.poll(name).step
-    while runner.poll(name).step == step0 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    step0, t0 = runner.poll(name).step, time.perf_counter()
-    while runner.poll(name).step < step0 + 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    alone, _ = train_rate(runner, name, step0, t0)
-    step1, t1 = runner.poll(name).step, time.perf_counter()
-    rates = generation_rate(session, args.tokens, args.repeats)
-    during, _ = train_rate(runner, name, step1, t1)
-    runner.stop(name)
-    runner.wait(name, timeout=300)
+    try:
+        deadline = time.monotonic() + 600
+        while runner.poll(name).step < 2:  # model loaded and the loop running
+            if not runner.poll(name).running or time.monotonic() > deadline:
+                raise SystemExit(f"job {label} did not start: {runner.poll(name).error}")
+            time.sleep(0.5)
+        # the job alone: the time of two whole steps (a step takes seconds, so a fixed window would often see none)
+        step0 = runner.poll(name).step
+        while runner.poll(name).step == step0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        step0, t0 = runner.poll(name).step, time.perf_counter()
+        while runner.poll(name).step < step0 + 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        alone, _ = train_rate(runner, name, step0, t0)
+        step1, t1 = runner.poll(name).step, time.perf_counter()
+        rates = generation_rate(session, args.tokens, args.repeats)
+        during, _ = train_rate(runner, name, step1, t1)
+    finally:  # never leave the job training after the bench ends (or fails)
+        runner.stop(name)
+        runner.wait(name, timeout=300)
     return {"rates": rates, "train_alone": alone, "train_during": during}
 
 
