@@ -1,0 +1,142 @@
+"""The provider's own value validation and cross-argument rules (read out of the provider by
+scripts/probe_provider_validation.py), checked statically AND in real `terraform validate` where Terraform
+and the AWS provider mirror exist (the real cross-check skips, saying why, elsewhere)."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from iacdemo.hcl.check import check_hcl
+from iacdemo.terraform.provider_values import TABLE_DIR, arn_problem, load_cross, load_table
+from tests.test_hcl_terraform_errors import terraform_dir  # noqa: F401  (the real-Terraform fixture)
+
+LB = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
+# name -> (program, a fragment of Terraform's error summary or detail; "" = Terraform accepts it)
+CASES: dict[str, tuple[str, str]] = {
+    "one-of value, written as a bool": (
+        'resource "aws_s3_bucket_object_lock_configuration" "l" {\n  bucket = "b"\n  object_lock_enabled = true\n}\n',
+        'expected object_lock_enabled to be one of ["Enabled"], got true'),
+    "one-of value, wrong case": (
+        'resource "aws_efs_file_system" "f" {\n  throughput_mode = "Bursting"\n}\n',
+        "expected throughput_mode to be one of"),
+    "one-of value in a nested block": (
+        'resource "aws_efs_file_system" "f" {\n  lifecycle_policy {\n    transition_to_archive = "AFTER_1_YEAR"\n'
+        '  }\n}\n',
+        "expected lifecycle_policy.0.transition_to_archive to be one of"),
+    "one-of element of a list": (
+        'resource "aws_cognito_user_pool" "p" {\n  name = "p"\n  auto_verified_attributes = ["email", "sms"]\n}\n',
+        "to be one of"),
+    "an alias where an ARN is needed": (
+        'resource "aws_efs_file_system" "f" {\n  encrypted = true\n  kms_key_id = "alias/aws/efs"\n}\n',
+        '"kms_key_id" (alias/aws/efs) is an invalid ARN'),
+    "an availability zone where a region is needed": (
+        'resource "aws_lightsail_distribution" "d" {\n  name = "dist"\n  bundle_id = "small_1_0"\n'
+        '  default_cache_behavior {\n    behavior = "cache"\n  }\n  origin {\n    name = "origin"\n'
+        '    region_name = "us-west-2a"\n  }\n}\n',
+        "doesn't look like AWS Region"),
+    "conflicting arguments the docs do not list": (
+        'resource "aws_redshift_cluster" "c" {\n  cluster_identifier = "c"\n  node_type = "dc2.large"\n'
+        '  master_username = "admin"\n  master_password = "Passw0rd1"\n  manage_master_password = true\n}\n',
+        "Conflicting configuration arguments"),
+    "one of a nested group must be set": (
+        'resource "aws_s3_bucket_metric" "m" {\n  bucket = "b"\n  name = "m"\n  filter {}\n}\n',
+        "must be specified"),
+    "one of a top-level group must be set": (
+        'resource "aws_lambda_function" "f" {\n  function_name = "f"\n  role = "arn:aws:iam::123456789012:role/r"\n'
+        '  handler = "index.handler"\n  runtime = "python3.12"\n}\n',
+        "must be specified"),
+    # Accepted by the provider: the rules must not fire.
+    "one-of value the provider compares without case": (
+        f'resource "aws_lb_listener" "l" {{\n  load_balancer_arn = "{LB}:loadbalancer/app/x/1"\n  port = 80\n'
+        f'  protocol = "http"\n  default_action {{\n    type = "forward"\n'
+        f'    target_group_arn = "{LB}:targetgroup/t/1"\n  }}\n}}\n', ""),
+    "a bad value in a block that also holds a reference": (  # the provider skips such a block
+        'resource "aws_sns_topic" "t" {\n  name = "t"\n}\nresource "aws_glacier_vault" "v" {\n  name = "v"\n'
+        '  notification {\n    events = ["ObjectRestoreCompleted"]\n    sns_topic = aws_sns_topic.t.arn\n  }\n}\n', ""),
+    "the valid counterparts": (
+        'resource "aws_efs_file_system" "f" {\n  throughput_mode = "bursting"\n  encrypted = true\n'
+        '  kms_key_id = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"\n'
+        '  lifecycle_policy {\n    transition_to_archive = "AFTER_90_DAYS"\n  }\n}\n'
+        'resource "aws_s3_bucket_object_lock_configuration" "l" {\n  bucket = "b"\n  object_lock_enabled = "Enabled"\n}\n'
+        'resource "aws_s3_bucket_metric" "m" {\n  bucket = "b"\n  name = "m"\n  filter {\n    prefix = "logs/"\n  }\n}\n'
+        'resource "aws_lightsail_distribution" "d" {\n  name = "dist"\n  bundle_id = "small_1_0"\n'
+        '  default_cache_behavior {\n    behavior = "cache"\n  }\n  origin {\n    name = "origin"\n'
+        '    region_name = "us-west-2"\n  }\n}\n', ""),
+    "an unknown value is never judged": (
+        'variable "mode" {\n  default = "Bursting"\n}\nresource "aws_efs_file_system" "f" {\n'
+        '  throughput_mode = var.mode\n}\n', ""),
+}
+
+
+def _diagnostic_text(result) -> str:
+    return "\n".join(f"{d['summary']} {d['detail']}" for d in result.diagnostics)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_static_check(schema, name):
+    code, fragment = CASES[name]
+    assert schema.exact, "these rules need the provider's own schema (../shared/data/provider-schema)"
+    result = check_hcl(code, schema)
+    assert result.parses
+    if fragment:
+        assert not result.plannable and fragment in _diagnostic_text(result), result.to_dict()
+    else:
+        assert result.plannable, result.to_dict()
+
+
+def test_the_table_is_the_provider_versions_own():
+    """The table for the schema dump's version is present and substantial; another version gets none
+    (rules of one provider version are never applied to another)."""
+    assert (TABLE_DIR / "aws-5.100.0.json.gz").is_file()
+    values, cross = load_table("5.100.0"), load_cross("5.100.0")
+    assert sum(map(len, values.values())) > 2000 and len(cross) > 100
+    assert values["aws_efs_file_system"][("lifecycle_policy", "transition_to_archive")].one_of
+    assert load_table("0.0.1") == {} and load_cross("0.0.1") == {}
+
+
+def test_arn_check_mirrors_the_providers():
+    assert arn_problem("arn:aws:iam::123456789012:role/r") is None
+    assert arn_problem("arn:aws:s3:::bucket") is None
+    assert arn_problem("arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/k") is None
+    assert arn_problem("alias/aws/rds") == "arn: invalid prefix"
+    assert arn_problem("arn:aws:iam::role") == "arn: not enough sections"
+    assert arn_problem("arn:aws:sns:us-east-1a:123456789012:t") == "invalid region value"
+    assert arn_problem("arn:aws:sns:us-east-1:1234:t") == "invalid account ID value"
+
+
+def _validate(terraform_dir, code: str) -> dict:
+    terraform, work, env = terraform_dir
+    header = 'terraform {\n  required_providers {\n    aws = { source = "hashicorp/aws" }\n  }\n}\n'
+    (work / "main.tf").write_text(header + code)
+    run = subprocess.run([terraform, "validate", "-json", "-no-color"], cwd=work, env=env,
+                         capture_output=True, text=True, timeout=300)
+    return json.loads(run.stdout)
+
+
+def test_real_terraform_agrees(terraform_dir, schema):  # noqa: F811
+    """Every case: real `terraform validate` rejects it with the same words, or accepts it, as the static
+    check does."""
+    disagreements = []
+    for name, (code, fragment) in sorted(CASES.items()):
+        report = _validate(terraform_dir, code)
+        real = "\n".join(f"{d['summary']} {d.get('detail', '')}" for d in report.get("diagnostics", [])
+                         if d.get("severity") == "error")
+        if fragment and (report["valid"] or fragment not in " ".join(real.split())):
+            disagreements.append((name, real))
+        if not fragment and not report["valid"]:
+            disagreements.append((name, real))
+    assert not disagreements
+
+
+def test_real_terraform_agrees_on_arns(terraform_dir):  # noqa: F811
+    """The ARN check against the provider's own, on an argument that takes an ARN."""
+    values = ["arn:aws:iam::123456789012:role/r", "arn:aws:s3:::bucket", "alias/aws/rds", "arn:aws:iam::role",
+              "arn:aws:sns:us-east-1a:123456789012:t", "arn:aws:sns:us-east-1:1234:t", "arn:aws:kms:us-east-1:aws:key/k"]
+    code = "".join(f'resource "aws_redshift_cluster" "c{i}" {{\n  cluster_identifier = "c{i}"\n'
+                   f'  node_type = "dc2.large"\n  kms_key_id = "{v}"\n}}\n' for i, v in enumerate(values))
+    report = _validate(terraform_dir, code)
+    rejected = {d["address"] for d in report.get("diagnostics", []) if "invalid ARN" in d["summary"]}
+    for i, value in enumerate(values):
+        assert (f"aws_redshift_cluster.c{i}" in rejected) == (arn_problem(value) is not None), value
