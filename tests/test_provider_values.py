@@ -47,6 +47,29 @@ CASES: dict[str, tuple[str, str]] = {
         'resource "aws_lambda_function" "f" {\n  function_name = "f"\n  role = "arn:aws:iam::123456789012:role/r"\n'
         '  handler = "index.handler"\n  runtime = "python3.12"\n}\n',
         "must be specified"),
+    # Rules the provider states only in prose (provider_rules.py), one by one.
+    "redshift password without an uppercase letter": (
+        'resource "aws_redshift_cluster" "c" {\n  cluster_identifier = "c"\n  node_type = "dc2.large"\n'
+        '  master_username = "admin"\n  master_password = "password123"\n}\n',
+        "invalid value for master_password (must contain at least one uppercase letter)"),
+    "redshift password with an @": (
+        'resource "aws_redshift_cluster" "c" {\n  cluster_identifier = "c"\n  node_type = "dc2.large"\n'
+        '  master_username = "admin"\n  master_password = "SecureP@ssw0rd!"\n}\n',
+        "invalid value for master_password (cannot contain [/@\"' ])"),
+    "db subnet group named default": (
+        'resource "aws_db_subnet_group" "g" {\n  name = "default"\n  subnet_ids = ["subnet-1"]\n}\n',
+        '"Default" is not allowed as "name"'),
+    "docdb subnet group name with capitals": (
+        'resource "aws_docdb_subnet_group" "g" {\n  name = "MyGroup"\n  subnet_ids = ["subnet-1"]\n}\n',
+        "only lowercase alphanumeric characters, hyphens, underscores, periods, and spaces allowed"),
+    "redshift subnet group name with an underscore": (
+        'resource "aws_redshift_subnet_group" "g" {\n  name = "my_group"\n  subnet_ids = ["subnet-1"]\n}\n',
+        "must contain only lowercase alphanumeric characters and hyphens"),
+    "prose rules, valid values": (
+        'resource "aws_redshift_cluster" "c" {\n  cluster_identifier = "c"\n  node_type = "dc2.large"\n'
+        '  master_username = "admin"\n  master_password = "Passw0rd1!#"\n}\n'
+        'resource "aws_db_subnet_group" "g" {\n  name = "my group_1.x"\n  subnet_ids = ["subnet-1"]\n}\n'
+        'resource "aws_redshift_subnet_group" "g" {\n  name = "my-group-1"\n  subnet_ids = ["subnet-1"]\n}\n', ""),
     # Accepted by the provider: the rules must not fire.
     "one-of value the provider compares without case": (
         f'resource "aws_lb_listener" "l" {{\n  load_balancer_arn = "{LB}:loadbalancer/app/x/1"\n  port = 80\n'
@@ -82,6 +105,26 @@ def test_static_check(schema, name):
     assert result.parses
     if fragment:
         assert not result.plannable and fragment in _diagnostic_text(result), result.to_dict()
+    else:
+        assert result.plannable, result.to_dict()
+
+
+KINESIS = 'resource "aws_kinesis_stream" "k" {\n  name = "k"\n'
+
+
+@pytest.mark.parametrize("body, summary", [
+    ('  shard_count = 1\n  stream_mode_details {\n    stream_mode = "ON_DEMAND"\n  }\n',
+     "shard_count must not be set when stream_mode is ON_DEMAND"),
+    ("", "shard_count must be at least 1 when stream_mode is PROVISIONED"),
+    ('  stream_mode_details {\n    stream_mode = "ON_DEMAND"\n  }\n', None),
+    ("  shard_count = 2\n", None),
+])
+def test_kinesis_shards_follow_the_stream_mode(schema, body, summary):
+    """A plan-time rule (the provider's CustomizeDiff; both messages are in the published real plan errors),
+    so no `terraform validate` can show it here: static only."""
+    result = check_hcl(KINESIS + body + "}\n", schema)
+    if summary:
+        assert not result.plannable and summary in _diagnostic_text(result)
     else:
         assert result.plannable, result.to_dict()
 
