@@ -24,7 +24,7 @@ CASES: dict[str, tuple[str, str]] = {
     "one-of value in a nested block": (
         'resource "aws_efs_file_system" "f" {\n  lifecycle_policy {\n    transition_to_archive = "AFTER_1_YEAR"\n'
         '  }\n}\n',
-        "expected lifecycle_policy.0.transition_to_archive to be one of"),
+        "transition_to_archive to be one of"),
     "one-of element of a list": (
         'resource "aws_cognito_user_pool" "p" {\n  name = "p"\n  auto_verified_attributes = ["email", "sms"]\n}\n',
         "to be one of"),
