@@ -3,12 +3,17 @@ scripts/probe_provider_validation.py), checked statically AND in real `terraform
 and the AWS provider mirror exist (the real cross-check skips, saying why, elsewhere)."""
 from __future__ import annotations
 
+import gzip
+import importlib.util
 import json
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from iacdemo.hcl.check import check_hcl
+from iacdemo.settings import get_settings
 from iacdemo.terraform.provider_values import TABLE_DIR, arn_problem, load_cross, load_table
 from tests.test_hcl_terraform_errors import terraform_dir  # noqa: F401  (the real-Terraform fixture)
 
@@ -183,3 +188,65 @@ def test_real_terraform_agrees_on_arns(terraform_dir):  # noqa: F811
     rejected = {d["address"] for d in report.get("diagnostics", []) if "invalid ARN" in d["summary"]}
     for i, value in enumerate(values):
         assert (f"aws_redshift_cluster.c{i}" in rejected) == (arn_problem(value) is not None), value
+
+
+# --- the probe that reads the rules out of the provider ------------------------------------------------
+
+def _probe_module():
+    path = Path(__file__).resolve().parents[1] / "scripts" / "probe_provider_validation.py"
+    spec = importlib.util.spec_from_file_location("probe_provider_validation", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_probe_keeps_only_rules_stated_exactly():
+    probe = _probe_module()
+    lines = {12: ("aws_x", ("block", "mode"), False), 13: ("aws_x", ("names",), True)}
+
+    def diagnostic(summary, line, detail=""):
+        return {"severity": "error", "summary": summary, "detail": detail, "address": "aws_x.p",
+                "range": {"start": {"line": line}}}
+
+    assert probe.parse(diagnostic('expected block.0.mode to be one of ["A" "B"], got zzqprobe', 12), lines) == \
+        ("aws_x", ("block", "mode"), {"one_of": ["A", "B"], "element": False})
+    assert probe.parse(diagnostic('"names.0" (zzqprobe) is an invalid ARN: arn: invalid prefix', 13), lines)[2] == \
+        {"arn": True, "element": True}
+    # prose, or a diagnostic on no argument's line: no rule
+    assert probe.parse(diagnostic("invalid value for mode (must be nice)", 12), lines) is None
+    assert probe.parse(diagnostic('expected mode to be one of ["A"], got zzqprobe', 9), lines) is None
+    cross = {"severity": "error", "summary": "Conflicting configuration arguments", "address": "aws_x.p",
+             "detail": '"block.0.a": conflicts with block.0.b'}
+    assert probe.parse_cross(cross) == ("aws_x", "conflicts", ("block.a", "block.b"))
+    group = {"severity": "error", "summary": "Missing required argument", "address": "aws_x.p",
+             "detail": '"f.0.a": one of `f.0.a,f.0.b` must be\nspecified'}
+    assert probe.parse_cross(group) == ("aws_x", "at_least_one", ("f.a", "f.b"))
+
+
+def test_probe_reproduces_the_table(terraform_dir, tmp_path):  # noqa: F811
+    """Re-probing a few types with the real provider gives exactly the rules the table holds for them."""
+    probe = _probe_module()
+    _, _, env = terraform_dir
+    dump = get_settings().data_dir / "provider-schema" / "aws-5.100.0.json.gz"
+    if not dump.is_file():
+        pytest.skip(f"no provider schema dump at {dump}")
+    with gzip.open(dump, "rt", encoding="utf-8") as handle:
+        resources = json.load(handle)["provider_schemas"]["registry.terraform.io/hashicorp/aws"]["resource_schemas"]
+    names = ["aws_efs_file_system", "aws_lb_listener", "aws_s3_bucket_metric"]
+    old = os.environ.get("TF_CLI_CONFIG_FILE")
+    os.environ["TF_CLI_CONFIG_FILE"] = env["TF_CLI_CONFIG_FILE"]
+    try:
+        (tmp_path / "main.tf").write_text(probe.HEADER)
+        subprocess.run(["terraform", "init", "-input=false", "-no-color"], cwd=tmp_path, check=True, capture_output=True)
+        values, _ = probe.probe_values(tmp_path, resources, names)
+        cross = probe.probe_cross(tmp_path, resources, names)
+    finally:
+        if old is None:
+            os.environ.pop("TF_CLI_CONFIG_FILE", None)
+        else:
+            os.environ["TF_CLI_CONFIG_FILE"] = old
+    with gzip.open(TABLE_DIR / "aws-5.100.0.json.gz", "rt", encoding="utf-8") as handle:
+        table = json.load(handle)
+    for name in names:
+        assert values.get(name, {}) == table["resources"].get(name, {}), name
+        assert cross.get(name, {}) == table["cross"].get(name, {}), name
