@@ -13,7 +13,11 @@ whose text states the rule exactly:
   `value must be one of: [...]`: a one-of list, in the provider's own words;
 - `"X" (...) is an invalid ARN`: the argument takes an ARN;
 - `"X" doesn't look like AWS Region`: the argument takes a region name;
-- `"X" does not match pattern ("RE")` / `doesn't comply with restrictions ("RE")`: the provider's regex.
+- `"X" does not match pattern ("RE")` / `doesn't comply with restrictions ("RE")` / `expected value of X
+  to match regular expression "RE"`: the provider's regex;
+- `"X" doesn't look like AWS Account ID (exactly 12 digits)`: twelve digits;
+- the plugin framework's "Invalid String Enum Value" (its `Valid Values: [...]`) and "Invalid ARN Value"
+  (the value must parse as an ARN; the SDK's check also wants a valid partition, region and account).
 
 A second pass sets each one-of argument to one of its values with the letter case flipped, to learn which
 lists the provider compares case-insensitively. Messages that describe a rule only in prose
@@ -40,8 +44,12 @@ BATCH = 60
 _ENUM = re.compile(r'^expected (\S+) to be one of \[(.*)\], got (.*)$', re.S)
 _FW_ENUM = re.compile(r'^Attribute (\S+) value must be one of: ?\[(.*)\], got: (.*)$', re.S)
 _ARN = re.compile(r'^"?([\w.]+)"? \(.*\) is an invalid ARN')
+_FW_ENUM_VALUES = re.compile(r'^The provided value does not match any valid values\.\s.*Valid Values: \[(.*)\]\s*$', re.S)
+_FW_ARN = re.compile(r'^The provided value cannot be parsed as an ARN\.')
+_ACCOUNT = re.compile(r'^"?([\w.]+)"? doesn\'t look like AWS Account ID \(exactly 12 digits\)')
 _REGION = re.compile(r'^"?([\w.]+)"? doesn\'t look like AWS Region')
-_PATTERN = re.compile(r'^"?([\w.]+)"? (?:does not match pattern|doesn\'t comply with restrictions) \(("(?:[^"\\]|\\.)*")\)')
+_PATTERN = re.compile(r'^(?:"?([\w.]+)"? (?:does not match pattern|doesn\'t comply with restrictions) \(|'
+                      r'expected value of ([\w.]+) to match regular expression )("(?:[^"\\]|\\.)*")')
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 
@@ -176,12 +184,18 @@ def parse(diagnostic: dict, lines: dict[int, tuple]) -> tuple[str, tuple[str, ..
         if m := _ENUM.match(text) or _FW_ENUM.match(text):
             values = [json.loads(f'"{v}"') for v in _QUOTED.findall(m.group(2))]
             return type_name, path, {"one_of": values, "element": is_list}
+        if (m := _FW_ENUM_VALUES.match(text)) and summary == "Invalid String Enum Value":
+            return type_name, path, {"one_of": m.group(1).split(), "element": is_list}
         if _ARN.match(text):
             return type_name, path, {"arn": True, "element": is_list}
+        if _FW_ARN.match(text) and summary == "Invalid ARN Value":  # the framework's check: parses as an ARN
+            return type_name, path, {"arn": "parse", "element": is_list}
         if _REGION.match(text):
             return type_name, path, {"region": True, "element": is_list}
+        if _ACCOUNT.match(text):
+            return type_name, path, {"account_id": True, "element": is_list}
         if m := _PATTERN.match(text):
-            return type_name, path, {"pattern": json.loads(m.group(2)), "element": is_list}
+            return type_name, path, {"pattern": json.loads(m.group(3)), "element": is_list}
     return None
 
 

@@ -36,6 +36,14 @@ CASES: dict[str, tuple[str, str]] = {
     "an alias where an ARN is needed": (
         'resource "aws_efs_file_system" "f" {\n  encrypted = true\n  kms_key_id = "alias/aws/efs"\n}\n',
         '"kms_key_id" (alias/aws/efs) is an invalid ARN'),
+    "an account id that is not twelve digits": (
+        'resource "aws_lambda_permission" "p" {\n  action = "lambda:InvokeFunction"\n  function_name = "f"\n'
+        '  principal = "s3.amazonaws.com"\n  source_account = "self"\n}\n',
+        "doesn't look like AWS Account ID (exactly 12 digits)"),
+    "a name where an ARN is needed (plugin framework)": (
+        'resource "aws_bedrockagent_agent" "a" {\n  agent_name = "a"\n  agent_resource_role_arn = "my-role"\n'
+        '  foundation_model = "anthropic.claude-v2"\n}\n',
+        "Invalid ARN Value"),
     "an availability zone where a region is needed": (
         'resource "aws_lightsail_distribution" "d" {\n  name = "dist"\n  bundle_id = "small_1_0"\n'
         '  default_cache_behavior {\n    behavior = "cache"\n  }\n  origin {\n    name = "origin"\n'

@@ -4,7 +4,7 @@ values and the provider's schema dump does not carry.
 The rules come from the provider itself: `scripts/probe_provider_validation.py` sets every settable
 string argument of every resource type to a probe value, runs real `terraform validate`, and keeps the
 rules the provider states exactly in its diagnostics — one-of lists (with their case sensitivity, tested
-by a second probe), "takes an ARN", "takes a region name", and regular expressions. The table for a
+by a second probe), "takes an ARN", "takes a region name", "takes an account ID", and regular expressions. The table for a
 provider version sits beside this module as `provider_values/aws-<version>.json.gz`. Rules the provider
 states only in prose ("must contain at least one uppercase letter") are not in it, and arguments with
 several alternative rules (`validation.Any`) are left out, so a value is only ever rejected for a reason
@@ -32,6 +32,7 @@ PROVIDER_VALIDATES = "The provider rejects this value (terraform validate)."  # 
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _PARTITION = re.compile(r"^aws(-[a-z]+)*$")
 _ACCOUNT = re.compile(r"^(aws|aws-managed|third-party|aws-marketplace|\d{12}|cw.{10})$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")  # verify.ValidAccountID
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.max_mem = 8 << 20
 
@@ -41,7 +42,9 @@ class ValueRule:
     one_of: tuple[str, ...] = ()
     ignore_case: bool = False
     arn: bool = False
+    arn_parse_only: bool = False  # the plugin framework's check: only that the value parses as an ARN
     region: bool = False
+    account_id: bool = False
     pattern: str = ""
     element: bool = False  # the rule applies to each element of a list or set of strings
 
@@ -59,8 +62,10 @@ class ValueRule:
                 return f"to be one of [{listed}], got {value}"
         if self.arn:
             reason = arn_problem(value)
-            if reason:
+            if reason and (not self.arn_parse_only or reason.startswith("arn:")):
                 return f"({value}) is an invalid ARN: {reason}"
+        if self.account_id and not _ACCOUNT_ID.match(value):
+            return f'doesn\'t look like AWS Account ID (exactly 12 digits): "{value}"'
         if self.region and not _REGION.match(value):
             return f'doesn\'t look like AWS Region: "{value}"'
         if self.pattern:
@@ -98,6 +103,8 @@ def _compiled(pattern: str):
 def message(path: tuple[str, ...], rule: ValueRule, problem: str) -> str:
     """Terraform's summary for the rule at `path` (nested blocks as `block.0.argument`, like the provider)."""
     dotted = ".0.".join(path)
+    if rule.arn_parse_only and "invalid ARN" in problem:
+        return "Invalid ARN Value"  # the plugin framework's summary
     if rule.one_of and problem.startswith("to be one of"):
         return f"expected {dotted} {problem}"
     return f'"{dotted}" {problem}'
@@ -181,8 +188,9 @@ def load_cross(version: str) -> dict[str, CrossRules]:
 
 def _rule(data: dict) -> ValueRule:
     return ValueRule(one_of=tuple(data.get("one_of") or ()), ignore_case=bool(data.get("ignore_case")),
-                     arn=bool(data.get("arn")), region=bool(data.get("region")), pattern=data.get("pattern") or "",
-                     element=bool(data.get("element")))
+                     arn=bool(data.get("arn")), arn_parse_only=data.get("arn") == "parse",
+                     region=bool(data.get("region")), account_id=bool(data.get("account_id")),
+                     pattern=data.get("pattern") or "", element=bool(data.get("element")))
 
 
 def value_problems(rules: dict[tuple[str, ...], ValueRule], path: tuple[str, ...], value: Any) -> list[str]:
