@@ -99,7 +99,7 @@ def _block_body(block: dict, path: tuple[str, ...], overrides: dict, depth: int,
     "skeleton": only required arguments (every block still written once)."""
     lines: list[str] = []
     for name, attr in sorted(block.get("attributes", {}).items()):
-        if name in ("id", "tags_all") or not (attr.get("required") or attr.get("optional")):
+        if (not path and name in ("id", "tags_all")) or not (attr.get("required") or attr.get("optional")):
             continue
         kind = attr.get("type")
         here = path + (name,)
