@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from iacdemo.errors import DataError
 from iacdemo.hcl.check import check_hcl
 from iacdemo.settings import get_settings
 from iacdemo.terraform.provider_values import TABLE_DIR, arn_problem, load_cross, load_table
@@ -150,6 +151,17 @@ def test_the_table_is_the_provider_versions_own():
     assert sum(map(len, values.values())) > 2000 and len(cross) > 100
     assert values["aws_efs_file_system"][("lifecycle_policy", "transition_to_archive")].one_of
     assert load_table("0.0.1") == {} and load_cross("0.0.1") == {}
+
+
+def test_a_damaged_table_is_a_clear_error(tmp_path):
+    (tmp_path / "aws-9.9.9.json.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(DataError, match="not a provider value table"):
+        load_table("9.9.9", tmp_path)
+    with gzip.open(tmp_path / "aws-9.9.8.json.gz", "wt") as handle:
+        handle.write("[1, 2]")
+    with pytest.raises(DataError, match="regenerate it"):
+        load_cross("9.9.8", tmp_path)
+    assert load_table("9.9.7", tmp_path) == {}  # none probed for that version: no rules, no error
 
 
 def test_arn_check_mirrors_the_providers():

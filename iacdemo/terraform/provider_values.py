@@ -25,6 +25,8 @@ from typing import Any
 
 import re2
 
+from iacdemo.errors import DataError
+
 TABLE_DIR = Path(__file__).resolve().parent / "provider_values"
 PROVIDER_VALIDATES = "The provider rejects this value (terraform validate)."  # the detail of every diagnostic
 
@@ -153,27 +155,35 @@ def _dotted(path: tuple[str, ...]) -> str:
 
 
 @lru_cache(maxsize=4)
-def _load(version: str) -> dict:
-    path = TABLE_DIR / f"aws-{version}.json.gz"
+def _load(version: str, directory: Path = TABLE_DIR) -> dict:
+    """The table of a provider version: none probed is no rules; a damaged one is an error, not a quiet
+    loss of every value check."""
+    path = directory / f"aws-{version}.json.gz"
+    if not path.is_file():
+        return {}
     try:
         with gzip.open(path, "rt", encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError, EOFError):
-        return {}
+            data = json.load(handle)
+        if not isinstance(data, dict) or not isinstance(data.get("resources"), dict):
+            raise ValueError("no `resources` table")
+        return data
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path} is not a provider value table (regenerate it with "
+                        f"scripts/probe_provider_validation.py): {exc}") from None
 
 
-def load_table(version: str) -> dict[str, dict[tuple[str, ...], ValueRule]]:
+def load_table(version: str, directory: Path = TABLE_DIR) -> dict[str, dict[tuple[str, ...], ValueRule]]:
     """{resource type: {argument path: rule}} for a provider version; empty when none was probed."""
     table: dict[str, dict[tuple[str, ...], ValueRule]] = {}
-    for type_name, rules in (_load(version).get("resources") or {}).items():
+    for type_name, rules in (_load(version, directory).get("resources") or {}).items():
         table[type_name] = {tuple(p.split(".")): _rule(r) for p, r in rules.items()}
     return table
 
 
-def load_cross(version: str) -> dict[str, CrossRules]:
+def load_cross(version: str, directory: Path = TABLE_DIR) -> dict[str, CrossRules]:
     """{resource type: its cross-argument rules} for a provider version; empty when none was probed."""
     table: dict[str, CrossRules] = {}
-    for type_name, data in (_load(version).get("cross") or {}).items():
+    for type_name, data in (_load(version, directory).get("cross") or {}).items():
         rules = CrossRules()
         for name, others in (data.get("conflicts") or {}).items():
             for other in others:
