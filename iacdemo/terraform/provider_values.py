@@ -4,14 +4,17 @@ values and the provider's schema dump does not carry.
 The rules come from the provider itself: `scripts/probe_provider_validation.py` sets every settable
 string argument of every resource type to a probe value, runs real `terraform validate`, and keeps the
 rules the provider states exactly in its diagnostics — one-of lists (with their case sensitivity, tested
-by a second probe), "takes an ARN", "takes a region name", "takes an account ID", and regular expressions. The table for a
-provider version sits beside this module as `provider_values/aws-<version>.json.gz`. Rules the provider
+by a second probe), "takes an ARN", "takes a region name", "takes an account ID", and regular
+expressions — and its cross-argument rules (`ConflictsWith`, "one of `a,b` must be specified") at every
+block depth. The table for a provider version sits beside this module as
+`provider_values/aws-<version>.json.gz`. Rules the provider
 states only in prose ("must contain at least one uppercase letter") are not in it, and arguments with
 several alternative rules (`validation.Any`) are left out, so a value is only ever rejected for a reason
 the provider itself gave.
 
 Only values known before planning are checked (a literal, or an expression of literals), as `terraform
-validate` does; an empty string is never flagged (most of these validators let it through).
+validate` does, and inside a nested block only when the whole block is known (the SDK skips validating a
+block that holds any unknown value); an empty string is never flagged (most validators let it through).
 """
 from __future__ import annotations
 
