@@ -217,6 +217,7 @@ class _Checker:
                             self._diagnose(summary, PROVIDER_REJECTS, address)
                 else:
                     self._check_body(type_schema, address, body, ())
+        self._values, self._cross = {}, None  # the provider's rules of a type apply to that type's blocks only
         self.result.other_provider_types = sorted(other)
         self._check_references(tree, declared_resources, declared_data)
         if self.schema.exact:
