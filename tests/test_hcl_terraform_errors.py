@@ -121,7 +121,7 @@ def test_the_fixed_programs_pass(schema):
     """The counterparts without the mistake are plannable: the rules do not fire on valid code."""
     fixed = [
         QUEUE_OK + 'output "o" {\n  value = aws_sqs_queue.q.arn\n}\n',
-        'resource "aws_eks_cluster" "c" {\n  name = "c"\n  role_arn = "r"\n  vpc_config {\n'
+        'resource "aws_eks_cluster" "c" {\n  name = "c"\n  role_arn = "arn:aws:iam::123456789012:role/r"\n  vpc_config {\n'
         '    subnet_ids = ["s1"]\n  }\n}\noutput "ca" {\n  value = aws_eks_cluster.c.certificate_authority[0].data\n}\n',
         'variable "name" {\n  default = "jobs"\n}\n' + QUEUE_OK,
         'resource "aws_dynamodb_table" "t" {\n  name = "t"\n  hash_key = "id"\n  billing_mode = "PAY_PER_REQUEST"\n'

@@ -21,6 +21,7 @@ from iacdemo.hcl.extract import _looks_like_hcl, extract_hcl, first_code_block
 from iacdemo.hcl.parse import BLOCK_MARKER, HCLParseError, parse_hcl
 from iacdemo.terraform.expressions import constant_value
 from iacdemo.terraform.provider_rules import PROVIDER_REJECTS, provider_rule_errors
+from iacdemo.terraform.provider_values import PROVIDER_VALIDATES, value_problems
 from iacdemo.terraform.schema import DATA, META_BLOCKS_NOT_CHECKED, RESOURCE, BlockSpec, ProviderSchema, TypeSchema
 from iacdemo.terraform.value_types import is_object_collection, type_problem
 
@@ -173,6 +174,8 @@ def _declared_providers(tree: dict) -> set[str]:
 
 class _Checker:
     def __init__(self, schema: ProviderSchema, result: CheckResult, nested_required: bool):
+        self._values: dict = {}
+        self._cross = None
         self.schema = schema
         self.result = result
         self.nested_required = nested_required
@@ -205,6 +208,8 @@ class _Checker:
                          "suggestion": self.schema.suggest(guess, kind)})
                     continue
                 if type_schema.exact:
+                    self._values = type_schema.values if kind == RESOURCE else {}
+                    self._cross = type_schema.cross if kind == RESOURCE else None
                     self._check_exact(type_schema, address, body, ())
                     if kind == RESOURCE:
                         self._check_documented_rules(type_schema, address, body)
@@ -212,6 +217,7 @@ class _Checker:
                             self._diagnose(summary, PROVIDER_REJECTS, address)
                 else:
                     self._check_body(type_schema, address, body, ())
+        self._values, self._cross = {}, None  # the provider's rules of a type apply to that type's blocks only
         self.result.other_provider_types = sorted(other)
         self._check_references(tree, declared_resources, declared_data)
         if self.schema.exact:
@@ -224,8 +230,13 @@ class _Checker:
     def _diagnose(self, summary: str, detail: str, address: str = "") -> None:
         self.result.diagnostics.append({"summary": summary, "detail": detail, "address": address})
 
-    def _check_exact(self, spec: BlockSpec, address: str, body: dict, path: tuple[str, ...]) -> None:
-        """Check a block against the provider's own schema, as Terraform does before planning."""
+    def _check_exact(self, spec: BlockSpec, address: str, body: dict, path: tuple[str, ...],
+                     known: bool = True) -> None:
+        """Check a block against the provider's own schema, as Terraform does before planning.
+
+        `known`: the whole top-level block this one sits in is known before planning. The provider
+        validates the values and cross-argument rules inside a nested block only then (the SDK skips a
+        list of blocks that holds any unknown value), so its rules are applied only then here."""
         written: dict[str, int] = {}
         dynamic: set[str] = set()
         where = ".".join(path)
@@ -245,7 +256,7 @@ class _Checker:
                             self._check_object_blocks(address, label, path, argument.type, content)
                         continue
                     for inner in content:
-                        self._check_exact(child, address, inner, path + (label,))
+                        self._check_exact(child, address, inner, path + (label,), known=False)
                 continue
             if not path and key in _EXACT_META:
                 continue
@@ -257,8 +268,9 @@ class _Checker:
                     self._unknown(address, key, path, spec, hint=f'did you mean to define a block of type "{key}"?')
                     continue
                 written[key] = written.get(key, 0) + len(bodies)
+                inner_known = known and (bool(path) or _wholly_known(bodies))
                 for inner in bodies:
-                    self._check_exact(child, address, inner, path + (key,))
+                    self._check_exact(child, address, inner, path + (key,), known=inner_known)
                 continue
             argument = spec.arguments.get(key)
             if argument is not None:
@@ -274,6 +286,9 @@ class _Checker:
                 if problem:
                     self._diagnose("Incorrect attribute value type",
                                    f'Inappropriate value for attribute "{key}": {problem}.', address)
+                elif is_constant and self._values and known:
+                    for summary in value_problems(self._values, path + (key,), constant):
+                        self._diagnose(summary, PROVIDER_VALIDATES, address)
                 continue
             if key in spec.computed_only:
                 self._diagnose("Value for unconfigurable attribute",
@@ -281,6 +296,14 @@ class _Checker:
                                "based on the result of applying this configuration.", address)
                 continue
             self._unknown(address, key, path, spec)
+        if self._cross is not None and known:
+            present = {k for k, v in body.items() if not k.startswith("__") and k != "dynamic" and v is not None}
+            # A top-level argument's conflicts are checked only once its value is known; whether anything
+            # of a one-of group is set is checked regardless.
+            settled = present if path else {k for k in present if _wholly_known(body[k])}
+            for summary, detail in self._cross.problems(path, present | dynamic, settled):
+                if not any(d["detail"] == detail and d["address"] == address for d in self.result.diagnostics):
+                    self._diagnose(summary, detail, address)
         for name in spec.required():
             if name not in written:
                 self.result.missing_required.append({"address": address, "argument": name, "block_path": where})
@@ -543,6 +566,15 @@ class _Checker:
 
 def _provider_prefix(type_name: str) -> str:
     return type_name.split("_", 1)[0]
+
+
+def _wholly_known(value: Any) -> bool:
+    """Every value inside is known before planning (no reference, no dynamic block)."""
+    if isinstance(value, dict):
+        return "dynamic" not in value and all(_wholly_known(v) for k, v in value.items() if not k.startswith("__"))
+    if isinstance(value, list):
+        return all(_wholly_known(v) for v in value)
+    return constant_value(value)[0]
 
 
 def _as_list(value: Any) -> list:

@@ -1,12 +1,15 @@
-"""Plan-time rules the AWS provider enforces across arguments, which no schema carries.
+"""Rules the AWS provider enforces that neither its schema dump nor the probed value table carries.
 
 The provider rejects some configurations while planning (its `CustomizeDiff` functions), after the
-schema has accepted them. Each rule here is one such check of the provider (v5), applied only to literal
-values, as the provider applies it only to values known at plan time. Each returns Terraform's own
-error summaries.
+schema has accepted them, and some values in `terraform validate` with a rule it states only in prose
+(which `provider_values.py`'s probe cannot read). Each rule here is one such check of the provider (v5),
+checked against real Terraform (tests/test_hcl_terraform_errors.py, tests/test_provider_values.py) or
+against the plan errors in the published real verdicts, applied only to literal values, as the provider
+applies it only to known values. Each returns Terraform's own error summaries.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 from iacdemo.terraform.expressions import constant_value
@@ -90,9 +93,89 @@ def nat_gateway(body: dict) -> list[str]:
     return []
 
 
+def kinesis_stream(body: dict) -> list[str]:
+    """`aws_kinesis_stream`: shards are counted only for PROVISIONED streams, and then at least one
+    (the provider's CustomizeDiff; PROVISIONED when `stream_mode_details` is absent)."""
+    details = _blocks(body, "stream_mode_details")
+    if "dynamic" in body or len(details) > 1:
+        return []
+    mode: Any = "PROVISIONED"
+    if details:
+        ok, mode = _literal(details[0], "stream_mode")
+        if not ok:
+            return []
+        mode = mode or "PROVISIONED"
+    known, shards = _literal(body, "shard_count")
+    if not known:
+        return []
+    number = _number(shards)
+    if mode == "ON_DEMAND" and number:
+        return ["shard_count must not be set when stream_mode is ON_DEMAND"]
+    if mode == "PROVISIONED" and not number:
+        return ["shard_count must be at least 1 when stream_mode is PROVISIONED"]
+    return []
+
+
+# Value checks the provider's ValidateFunc states only in prose, so the probe of
+# scripts/probe_provider_validation.py cannot read them; checked one by one against real `terraform validate`.
+_SUBNET_GROUP_NAME = re.compile(r"^[ 0-9a-z_.-]+$")
+_REDSHIFT_SUBNET_GROUP_NAME = re.compile(r"^[0-9a-z-]+$")
+
+
+def subnet_group_name(body: dict) -> list[str]:
+    """`aws_db_subnet_group`, `aws_docdb_subnet_group`, `aws_neptune_subnet_group`: the RDS name rule."""
+    ok, name = _literal(body, "name")
+    if not ok or not isinstance(name, str) or not name:
+        return []
+    problems = []
+    if not _SUBNET_GROUP_NAME.match(name):
+        problems.append('only lowercase alphanumeric characters, hyphens, underscores, periods, and spaces allowed in "name"')
+    if len(name) > 255:
+        problems.append('"name" cannot be longer than 255 characters')
+    if name.lower() == "default":
+        problems.append('"Default" is not allowed as "name"')
+    return problems
+
+
+def redshift_subnet_group(body: dict) -> list[str]:
+    ok, name = _literal(body, "name")
+    if not ok or not isinstance(name, str) or not name:
+        return []
+    if name == "default":
+        return ["expected name to not be any of [default], got default"]
+    if not _REDSHIFT_SUBNET_GROUP_NAME.match(name):
+        return ["invalid value for name (must contain only lowercase alphanumeric characters and hyphens)"]
+    return []
+
+
+def redshift_cluster(body: dict) -> list[str]:
+    """`aws_redshift_cluster.master_password`: 8-64 characters with an upper- and a lowercase letter and a
+    digit, none of / @ " ' or space (the provider reports every rule broken)."""
+    ok, password = _literal(body, "master_password")
+    if not ok or not isinstance(password, str) or not password:
+        return []
+    problems = []
+    if not 8 <= len(password) <= 64:
+        problems.append(f"expected length of master_password to be in the range (8 - 64), got {password}")
+    for pattern, reason in ((r"[A-Z]", "must contain at least one uppercase letter"),
+                            (r"[a-z]", "must contain at least one lowercase letter"),
+                            (r"[0-9]", "must contain at least one number")):
+        if not re.search(pattern, password):
+            problems.append(f"invalid value for master_password ({reason})")
+    if re.search(r"[/@\"' ]", password):
+        problems.append("invalid value for master_password (cannot contain [/@\"' ])")
+    return problems
+
+
 RULES: dict[str, Callable[[dict], list[str]]] = {
     "aws_dynamodb_table": dynamodb_table,
     "aws_nat_gateway": nat_gateway,
+    "aws_kinesis_stream": kinesis_stream,
+    "aws_db_subnet_group": subnet_group_name,
+    "aws_docdb_subnet_group": subnet_group_name,
+    "aws_neptune_subnet_group": subnet_group_name,
+    "aws_redshift_subnet_group": redshift_subnet_group,
+    "aws_redshift_cluster": redshift_cluster,
 }
 
 

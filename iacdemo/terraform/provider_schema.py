@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from iacdemo.errors import DataError
+from iacdemo.terraform.provider_values import load_cross, load_table
 from iacdemo.terraform.schema import DATA, RESOURCE, ArgumentSpec, BlockSpec, ProviderSchema, TypeSchema
 
 AWS_SOURCE = "registry.terraform.io/hashicorp/aws"
@@ -50,6 +51,14 @@ def read_dump(path: Path) -> ProviderSchema:
         data_sources={n: _type(n, DATA, t) for n, t in provider.get("data_source_schemas", {}).items()},
         fingerprint=f"provider-schema:{path.name}:{path.stat().st_size}")
     schema.provider = _block(provider.get("provider", {}).get("block", {}))
+    name = _DUMP_NAME.match(path.name)
+    if name:  # the provider's value rules, probed from the same provider version
+        for type_name, rules in load_table(name.group(1)).items():
+            if type_name in schema.resources:
+                schema.resources[type_name].values = rules
+        for type_name, cross in load_cross(name.group(1)).items():
+            if type_name in schema.resources:
+                schema.resources[type_name].cross = cross
     return schema
 
 

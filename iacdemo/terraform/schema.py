@@ -103,6 +103,10 @@ class TypeSchema(BlockSpec):
     # and groups of which exactly one must be set.
     conflicts: dict[str, frozenset[str]] = field(default_factory=dict)
     exactly_one: tuple[tuple[str, ...], ...] = ()
+    # The provider's value validation (provider_values.py), from the provider schema's version only:
+    # argument path from the top -> rule.
+    values: dict = field(default_factory=dict)
+    cross: Any = None  # provider_values.CrossRules: conflicts and one-of groups at every depth
 
     def find_block(self, path: Iterable[str]) -> BlockSpec | None:
         """The nested block at `path` (block names from the top), else any block of that name on the page."""
