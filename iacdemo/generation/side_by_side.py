@@ -170,10 +170,8 @@ class SideBySideStream:
 
 def _retrieve(query: str, settings: Settings, k: int) -> tuple[list[Any], Any, str]:
     """(hits, format_context, message) for a "+ retrieved docs" column; no hits and why if unavailable."""
-    try:
-        from iacdemo.retrieval.bm25_index import format_context, get_default_index
-    except ImportError as exc:
-        return [], None, f"Retrieval is not available in this build ({exc}); the retrieved-docs column was skipped."
+    from iacdemo.retrieval.bm25_index import format_context, get_default_index
+
     try:
         hits = get_default_index(settings).search(query, k)
     except IacdemoError as exc:
