@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from iacdemo.errors import DataError
+from iacdemo.evaluation.tasks import load_tasks
 from iacdemo.settings import ASSETS_DIR, Settings, get_settings
 
 PRESETS_FILE = ASSETS_DIR / "presets.json"
@@ -51,8 +52,6 @@ def _resource_set(resources: str) -> frozenset[str]:
 
 def _iac_eval_rows(csv_path: Path) -> list[tuple[str, str, int]]:
     """(resource, prompt, difficulty) of every task, through the evaluation package's loader."""
-    from iacdemo.evaluation.tasks import load_tasks
-
     return [(t.resource, t.prompt, int(t.difficulty)) for t in load_tasks(csv_path)]
 
 
