@@ -189,6 +189,7 @@ def _errors(terraform: str, work: Path, env: dict) -> list[dict]:
     return [d for d in json.loads(run.stdout).get("diagnostics", []) if d.get("severity") == "error"]
 
 
+@pytest.mark.slow
 def test_real_terraform_agrees(terraform_dir, schema):
     """Every validate-time case: real `terraform validate` rejects it with the same summary, and accepts the
     fixed queue; the static check says the same. The cases are modules of one configuration, validated at
