@@ -150,7 +150,7 @@ def test_evaluations_are_static_unless_real_mode_is_asked_for():
     # when a user picks it, never because a machine happens to have Terraform installed.
     from train.evaluate import parse_args
 
-    assert parse_args(["--answers", "reference"]).mode == STATIC
+    assert parse_args(["--answers", "reference", "--out", "report.json"]).mode == STATIC
     assert ExperimentConfig("x", "m").iac_eval.mode == STATIC
 
 

@@ -2,7 +2,7 @@
 
 Official pipeline: first fenced code block -> `terraform init` + `terraform plan` (plannable = exit 0)
 -> `terraform show -json` -> OPA on the plan -> pass when plannable and no leaf of the result is false.
-Static mode replaces Terraform by the docs-grounded check (`iacdemo.hcl.check_hcl(...).plannable`)
+Static mode replaces Terraform by the docs-grounded check (`iacdemo.hcl.check.check_hcl(...).plannable`)
 and the emulated plan (`plan.py`), the policy running in regorus; real mode runs Terraform itself,
 jailed, and OPA (`iacdemo/terraform/real.py`, `opa_real.py`).
 """
