@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from iacdemo.settings import Settings, get_settings
+from iacdemo.ui import build_app, launch_kwargs
 
 
 def parse_args(argv: list[str] | None, defaults: Settings) -> argparse.Namespace:
@@ -51,8 +52,6 @@ def main(argv: list[str] | None = None) -> None:
     defaults = get_settings()
     args = parse_args(argv, defaults)
     settings = settings_from_args(args, defaults)
-
-    from iacdemo.ui import build_app, launch_kwargs
 
     demo = build_app(settings)
     print(f"iacdemo: UI built in {time.perf_counter() - started:.1f} s; data {settings.data_dir}, "

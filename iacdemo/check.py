@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 
 from iacdemo.errors import IacdemoError
+from iacdemo.hcl.check import check_answer, check_hcl
+from iacdemo.terraform.schema import load_schema
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,8 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         text = _read_input(args.file)
-        from iacdemo.hcl.check import check_answer, check_hcl
-        from iacdemo.terraform.schema import load_schema
 
         schema = load_schema()
         if args.jsonl:
@@ -62,8 +62,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def check_jsonl_line(line: str, schema, *, official: bool = False, keep_code: bool = True) -> dict:
     """The report for one `--jsonl` input line (an `error` report for a line that cannot be checked)."""
-    from iacdemo.hcl.check import check_answer, check_hcl
-
     try:
         item = json.loads(line)
     except ValueError as exc:

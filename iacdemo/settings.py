@@ -12,6 +12,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
+from iacdemo.errors import ConfigError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = REPO_ROOT / "assets"
 
@@ -113,8 +115,6 @@ class Settings:
 
 def _env_number(env: Mapping[str, str], name: str, default: float, low: float, integer: bool = False) -> float:
     """A numeric variable, or a ConfigError naming it (a typo must not crash the app at start)."""
-    from iacdemo.errors import ConfigError
-
     text = (env.get(name) or "").strip()
     if not text:
         return default

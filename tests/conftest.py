@@ -1,4 +1,9 @@
-"""Shared fixtures: real data from ../shared/data and the real embedded model, loaded once per run."""
+"""Shared fixtures: real data from ../shared/data and the real embedded model, loaded once per run.
+
+Tests that load the real model, train, drive the browser or run real Terraform are marked `slow`
+(a test that asks for one of SLOW_FIXTURES is marked here, the rest in their modules), and every
+unmarked test runs before them: `pytest -m "not slow"` is the quick loop, plain `pytest` runs all.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +11,17 @@ from pathlib import Path
 import pytest
 
 from iacdemo.settings import Settings, get_settings
+
+# Asking for one of these loads the real model, trains, starts the app or a real Terraform.
+SLOW_FIXTURES = frozenset({"loaded_model", "tiny_model_dir", "app_server", "browser", "page"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark tests that need a slow fixture, then run the unmarked (fast) ones first, in their order."""
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+    items[:] = sorted(items, key=lambda item: item.get_closest_marker("slow") is not None)
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,10 @@ import json
 
 import pytest
 
-from iacdemo.terraform.expressions import (
-    UNKNOWN, PartialObject, Scope, constant_value, evaluate_template, expression_references, parse_template,
-    template_references,
-)
+from iacdemo.terraform.expressions import (Scope, constant_value, evaluate_template, expression_references,
+                                           parse_template, template_references)
 from iacdemo.terraform.functions import terraform_json
+from iacdemo.terraform.values import UNKNOWN, PartialObject
 
 
 @pytest.fixture()

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from iacdemo.errors import DataError, IacdemoError
-from iacdemo.terraform.expressions import BudgetExceeded, UNKNOWN
-from iacdemo.terraform.functions import _FUNCTIONS, call_function
-from iacdemo.terraform.plan import plan_for_code
 from iacdemo.generation.recording import Recording
 from iacdemo.safe_json import read_json
+from iacdemo.terraform.functions import _FUNCTIONS, call_function
+from iacdemo.terraform.plan import plan_for_code
+from iacdemo.terraform.values import UNKNOWN, BudgetExceeded
 from iacdemo.training import runs
 from iacdemo.training.runner import JobRunner
 
@@ -151,7 +151,7 @@ def test_emulated_plan_never_crashes_or_hangs(expression):
 @FUZZ_
 @given(name=st.sampled_from(sorted(_FUNCTIONS)), args=st.lists(json_values, max_size=4))
 def test_every_function_on_any_arguments(name, args):
-    from iacdemo.terraform.expressions import EvalError
+    from iacdemo.terraform.values import EvalError
 
     try:
         result = call_function(name, args)

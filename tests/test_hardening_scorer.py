@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from iacdemo.terraform.expressions import BudgetExceeded, scoring_budget
 from iacdemo.evaluation.harness import score_answer
 from iacdemo.terraform.plan import plan_for_code
+from iacdemo.terraform.values import BudgetExceeded, scoring_budget
 
 EVIL = "a" * 5000 + "!"
 NESTED_FOR = 'output "x" { value = [for a in range(1024): [for b in range(1024): [for c in range(1024): c]]] }'

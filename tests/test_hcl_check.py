@@ -50,8 +50,14 @@ resource "aws_dynamodb_contributor_insights" "t" {
 
 
 @pytest.fixture(scope="module")
-def schema(tmp_path_factory):
-    return load_schema(get_settings().with_overrides(cache_dir=tmp_path_factory.mktemp("cache")))
+def cache_dir(tmp_path_factory):
+    """A fresh cache for this module: `schema` builds into it, so the CLI runs start from a warm cache."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def schema(cache_dir):
+    return load_schema(get_settings().with_overrides(cache_dir=cache_dir))
 
 
 @pytest.fixture(scope="module")
@@ -306,10 +312,10 @@ def _cli(*args: str, stdin: str | None = None, cache_dir) -> subprocess.Complete
                           capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
 
 
-def test_cli_file_and_stdin(schema, tmp_path):
+def test_cli_file_and_stdin(schema, cache_dir, tmp_path):
     tf = tmp_path / "main.tf"
     tf.write_text(TUNED_ANSWER)
-    cache = tmp_path / "cache"
+    cache = cache_dir
     done = _cli(str(tf), cache_dir=cache)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
@@ -326,12 +332,12 @@ def test_cli_file_and_stdin(schema, tmp_path):
     assert json.loads(answer.stdout)["unknown_resource_types"][0]["suggestion"] == "aws_dynamodb_contributor_insights"
 
 
-def test_cli_jsonl_one_report_per_line(schema, tmp_path):
+def test_cli_jsonl_one_report_per_line(schema, cache_dir, tmp_path):
     lines = [json.dumps({"id": "base", "answer": BASE_ANSWER}), "not json", "",
              json.dumps({"id": 7, "code": CORRECT}), json.dumps(TUNED_ANSWER), json.dumps([1])]
     source = tmp_path / "answers.jsonl"
     source.write_text("\n".join(lines) + "\n")
-    done = _cli("--jsonl", str(source), "--no-code", "--official", cache_dir=tmp_path / "cache")
+    done = _cli("--jsonl", str(source), "--no-code", "--official", cache_dir=cache_dir)
     assert done.returncode == 0, done.stderr
     reports = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["line"] for r in reports] == [1, 2, 4, 5, 6]  # the blank line has no report
@@ -341,7 +347,7 @@ def test_cli_jsonl_one_report_per_line(schema, tmp_path):
     assert correct["id"] == 7 and correct["plannable"] is True and "code" not in correct
     assert tuned["plannable"] is False and not tuned["has_code"]  # --official: no fence, no code
     assert "error" in wrong
-    strict = _cli("--jsonl", str(source), "--strict", cache_dir=tmp_path / "cache")
+    strict = _cli("--jsonl", str(source), "--strict", cache_dir=cache_dir)
     assert strict.returncode == 1
 
 

@@ -12,7 +12,7 @@ import pytest
 from iacdemo.terraform.real import RealTerraform, availability, real_diagnostics, set_runner
 
 OK, WHY = availability()
-pytestmark = pytest.mark.skipif(not OK, reason=f"real Terraform mode unavailable here: {WHY}")
+pytestmark = [pytest.mark.skipif(not OK, reason=f"real Terraform mode unavailable here: {WHY}"), pytest.mark.slow]
 
 AWS = 'provider "aws" {\n  region = "us-east-1"\n}\n'
 

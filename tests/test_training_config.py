@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import shlex
 
 import pytest
 
 from iacdemo.errors import ConfigError
+from iacdemo.settings import REPO_ROOT
 from iacdemo.training.config import TrainConfig, field_specs, quick_demo
 from iacdemo.training.runs import validate_run_name
+from iacdemo.ui.app_builder import TABS
 
 
 def test_every_field_has_a_flag_with_help_and_a_ui_spec():
@@ -94,3 +97,16 @@ def test_quick_demo_preset(settings):
     assert (demo.seq_len, demo.lora_r, demo.lr, demo.batch_size, demo.max_steps) == (256, 16, 3e-4, 4, 55)
     assert str(settings.datasets_dir) in demo.dataset
     demo.validate(check_paths=False)
+
+
+def test_missing_dataset_message_names_a_real_tab_and_a_real_command():
+    """The message sends users somewhere that exists: a tab the app has and a script that runs."""
+    with pytest.raises(ConfigError) as err:
+        TrainConfig.from_form({"lr": 1e-4})
+    message = str(err.value)
+    tab = re.search(r"in the (\w[\w ]*?) tab", message)
+    assert tab and tab.group(1) in {t.TITLE for t in TABS}, message
+    command = re.search(r"`python -m ([\w.]+)`", message)
+    assert command, message
+    script = REPO_ROOT.joinpath(*command.group(1).split(".")).with_suffix(".py")
+    assert script.is_file() and 'if __name__ == "__main__":' in script.read_text(), message

@@ -23,6 +23,7 @@ from iacdemo.training.runner import JobRunner
 from iacdemo.training.runs import delete_run, list_runs, read_metrics, read_status
 
 WAIT = 420  # generous: the machine is shared
+pytestmark = pytest.mark.slow  # every test here runs or starts a real training job
 
 
 @pytest.fixture(scope="module")

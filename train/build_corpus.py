@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 
+from iacdemo.corpus.build import build_corpus
 from iacdemo.errors import IacdemoError
 
 
@@ -50,9 +51,7 @@ def _progress(fraction: float, message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    import datasets
-
-    from iacdemo.corpus.build import build_corpus
+    import datasets  # heavy: `--help` and bad arguments answer before it loads
 
     datasets.disable_progress_bars()  # our own progress lines say the same, once
 

@@ -37,6 +37,7 @@ from typing import Any
 import torch
 
 from iacdemo.errors import ConfigError, DataError, IacdemoError
+from iacdemo.models import load_model, load_tokenizer, resolve_model_path
 from iacdemo.safe_json import as_float, as_int, read_json_or
 from iacdemo.settings import get_settings
 from iacdemo.training import runs
@@ -90,7 +91,7 @@ def embedding_modules(model) -> tuple[list[str], bool]:
 
 def add_lora(model, config: TrainConfig):
     """Wrap `model` with LoRA adapters. Note: peft modifies `model` in place (never save it afterwards)."""
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, get_peft_model  # heavy: a bad config fails before it loads
 
     targets = config.target_module_list()
     modules_to_save, tied = (embedding_modules(model) if config.train_embeddings else (None, False))
@@ -208,7 +209,7 @@ def read_checkpoint_state(ckpt: Path) -> dict:
 
 def load_checkpoint(ckpt: Path, model, optimizer, scheduler, total: int, log: logging.Logger) -> dict:
     """Restore adapter, optimizer, RNG and schedule; returns the checkpoint's state (step, tokens, time)."""
-    from peft.utils import set_peft_model_state_dict
+    from peft.utils import set_peft_model_state_dict  # heavy: a bad config fails before it loads
     from safetensors.torch import load_file
 
     state = read_checkpoint_state(ckpt)
@@ -287,11 +288,9 @@ class Job:
 
 def setup(config: TrainConfig, accelerator, run_dir: Path, log: logging.Logger) -> Job:
     """Steps 1-4: status, data, model, LoRA, optimizer and schedule; on --resume, the checkpoint."""
-    from accelerate.utils import set_seed
+    from accelerate.utils import set_seed  # heavy: a bad config fails before these load
     from transformers import get_scheduler
     from transformers.utils import logging as hf_logging
-
-    from iacdemo.models import load_model, load_tokenizer, resolve_model_path
 
     hf_logging.disable_progress_bar()
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")  # transformers 5 noise
@@ -482,7 +481,7 @@ def train(config: TrainConfig, accelerator, run_dir: Path, log: logging.Logger) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from accelerate import Accelerator
+    from accelerate import Accelerator  # heavy: `--help` and a bad config answer before it loads
 
     config = TrainConfig.from_cli(argv)
     try:

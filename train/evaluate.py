@@ -30,8 +30,21 @@ import sys
 import time
 from pathlib import Path
 
-from iacdemo.errors import ConfigError, IacdemoError
+import torch
+
+from iacdemo.errors import ConfigError, DataError, IacdemoError
+from iacdemo.evaluation.answers import System, eval_gen_settings
+from iacdemo.evaluation.comparison import evaluate_systems, save_comparison
+from iacdemo.evaluation.harness import score_answer, score_reference
+from iacdemo.evaluation.report import build_report
+from iacdemo.evaluation.tasks import COLUMNS, Task, load_tasks, select_tasks
+from iacdemo.experiment.repair_eval import repair_tasks
 from iacdemo.generation.gen_settings import EVALUATION, GenSettings, add_cli_flags, values_from_cli
+from iacdemo.generation.session import ModelSession
+from iacdemo.hcl.extract import first_code_block
+from iacdemo.settings import get_settings
+from iacdemo.terraform.real import get_runner, resolve_mode
+from iacdemo.terraform.schema import load_schema
 
 
 def parse_difficulties(text: str | None) -> list[int] | None:
@@ -79,8 +92,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _session_loader(model_id: str, settings):
     """Load the model only when an answer is not cached yet (a fully cached rerun loads nothing)."""
-    from iacdemo.generation.session import ModelSession
-
     loaded = []
 
     def provider():
@@ -118,7 +129,6 @@ def _prefetch_real(codes: list[str], mode: str) -> None:
     """Real mode: plan every program on all provider slots at once, with a progress bar."""
     if mode != "real":
         return
-    from iacdemo.terraform.real import get_runner
 
     codes = [c for c in codes if c and c.strip()]
     get_runner().prefetch(codes, progress=_progress_bar(len(set(codes)), "terraform plan"))
@@ -132,12 +142,6 @@ def _progress(done: int, total: int, started: float) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from iacdemo.evaluation.harness import score_reference
-    from iacdemo.evaluation.report import build_report
-    from iacdemo.evaluation.tasks import load_tasks, select_tasks
-    from iacdemo.terraform.real import resolve_mode
-    from iacdemo.terraform.schema import load_schema
-
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}.")
     if args.samples < 1:
@@ -170,8 +174,6 @@ def run(args: argparse.Namespace) -> dict:
 
 def generation_settings(args: argparse.Namespace, settings) -> GenSettings:
     """The evaluation preset with the generation flags given; the temperature's default follows --samples."""
-    from iacdemo.evaluation.answers import eval_gen_settings
-
     given = values_from_cli(args)
     flags = GenSettings.from_values(given, EVALUATION, settings)  # every flag checked, named in the message
     return dataclasses.replace(
@@ -182,9 +184,6 @@ def generation_settings(args: argparse.Namespace, settings) -> GenSettings:
 
 def read_answers_file(path: str | Path, tasks) -> list[tuple]:
     """(Task, answer text) per line of a JSONL answers file; a DataError names the line that is wrong."""
-    from iacdemo.errors import DataError
-    from iacdemo.evaluation.tasks import COLUMNS, Task
-
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Answers file not found: {path} (give reference, generate or a .jsonl file).")
@@ -230,11 +229,6 @@ def read_answers_file(path: str | Path, tasks) -> list[tuple]:
 
 def run_answers_file(args: argparse.Namespace, tasks, mode: str) -> dict:
     """Score answers made elsewhere, in the chosen mode; the report lists every answer's verdict."""
-    from iacdemo.evaluation.harness import score_answer
-    from iacdemo.evaluation.report import build_report
-    from iacdemo.hcl.extract import first_code_block
-    from iacdemo.terraform.schema import load_schema
-
     pairs = read_answers_file(args.answers, tasks)
     schema = load_schema()
     started = time.perf_counter()
@@ -253,15 +247,9 @@ def run_answers_file(args: argparse.Namespace, tasks, mode: str) -> dict:
 
 def run_generate(args: argparse.Namespace, tasks, schema, mode: str) -> dict:
     """Generate (or reuse cached) answers, score them, save the evaluation for the app; the report."""
-    from iacdemo.evaluation.answers import System
-    from iacdemo.evaluation.comparison import evaluate_systems, save_comparison
-    from iacdemo.settings import get_settings
-
     if args.cpu_threads < 0:
         raise ConfigError(f"--cpu-threads must be 0 (torch's default) or more, got {args.cpu_threads}.")
     if args.cpu_threads:
-        import torch
-
         torch.set_num_threads(args.cpu_threads)
     settings = get_settings()
     model_id = args.model or settings.default_model
@@ -289,8 +277,6 @@ def run_generate(args: argparse.Namespace, tasks, schema, mode: str) -> dict:
 
 def _repair(args, tasks, comparison, system, model_id, provider, gen, schema, mode, settings) -> dict:
     """`--repair N`: the first sample's answer of each task, repaired round by round and rescored."""
-    from iacdemo.experiment.repair_eval import repair_tasks
-
     first = [task["answers"][system.label][0].get("answer", "") for task in comparison.tasks]
     return repair_tasks(tasks, first, model_id=model_id, adapter=args.adapter,
                         session_provider=provider, gen=gen, rounds=args.repair,

@@ -13,6 +13,10 @@ import argparse
 import json
 import sys
 
+from iacdemo.errors import IacdemoError
+from iacdemo.experiment.config import load_config
+from iacdemo.experiment.pipeline import run_experiment
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m train.experiment", description=__doc__.split("\n\n")[0])
@@ -48,10 +52,6 @@ class Bars:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from iacdemo.errors import IacdemoError
-    from iacdemo.experiment.config import load_config
-    from iacdemo.experiment.pipeline import run_experiment
-
     args = parse_args(argv)
     bars = Bars()
     try:

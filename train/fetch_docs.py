@@ -12,12 +12,12 @@ import argparse
 import json
 import sys
 
+from iacdemo.corpus.fetch import DEFAULT_REPOS, fetch_docs, resolve_specs
 from iacdemo.errors import IacdemoError
+from iacdemo.settings import get_settings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from iacdemo.corpus.fetch import DEFAULT_REPOS
-
     known = "; ".join(f"{s.name}: {s.url}@{s.ref[:12]} ({s.docs_dir}/)" for s in DEFAULT_REPOS.values())
     parser = argparse.ArgumentParser(
         prog="python -m train.fetch_docs",
@@ -40,8 +40,6 @@ def _progress(fraction: float, message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from iacdemo.corpus.fetch import fetch_docs, resolve_specs
-    from iacdemo.settings import get_settings
 
     try:
         specs = resolve_specs(args.repo)

@@ -24,6 +24,7 @@ from iacdemo.corpus.segment import OffsetsFn, layout_blocks, segment_document, s
 from iacdemo.corpus.sources import Doc, iter_docs
 from iacdemo.corpus.stats import corpus_stats
 from iacdemo.errors import ConfigError, DataError
+from iacdemo.models import load_tokenizer
 from iacdemo.safe_json import read_json_or
 from iacdemo.safe_paths import free_name, swap_in, temp_dir_for
 from iacdemo.settings import Settings, get_settings
@@ -145,11 +146,10 @@ def build_corpus(sources: Sequence[str | Path] | None, out_dir: str | Path | Non
     docs = select_docs(sources, sources_filter, services, path_pattern, include_cdktf)
     if tokenizer is None:
         progress(0.02, "Loading tokenizer")
-        from iacdemo.models import load_tokenizer
         tokenizer = load_tokenizer(model_id, settings)
     rows, exact, near = segment_docs(docs, seq_len, partial(token_offsets, tokenizer), progress)
 
-    import datasets
+    import datasets  # pyarrow and all: loaded when a corpus is built or opened, not at app start
 
     dataset = datasets.Dataset.from_dict({c: [r[c] for r in rows] for c in COLUMNS})
     stats = corpus_stats(rows, seq_len, docs=len(docs), duplicates_exact=exact, duplicates_near=near,
@@ -168,7 +168,7 @@ def build_corpus(sources: Sequence[str | Path] | None, out_dir: str | Path | Non
 
 def load_corpus(out_dir: str | Path) -> CorpusResult:
     """Open a corpus saved by `build_corpus`, with its stats."""
-    import datasets
+    import datasets  # pyarrow and all: loaded when a corpus is built or opened, not at app start
 
     path = Path(out_dir)
     if not (path / "state.json").is_file() and not (path / "dataset_info.json").is_file():

@@ -33,6 +33,9 @@ from iacdemo.evaluation.eta import SPEEDS, Forecast, RunClock, Speed, forecast
 from iacdemo.evaluation.prompts import task_messages
 from iacdemo.evaluation.tasks import Task
 from iacdemo.generation.gen_settings import EVALUATION
+from iacdemo.generation.prompts import prepare_chat_prompt, prompt_token_budget
+from iacdemo.generation.side_by_side import Column, GenSettings, SideBySideStream
+from iacdemo.retrieval.bm25_index import format_context, get_default_index
 from iacdemo.settings import Settings, get_settings
 
 CACHE_VERSION = 1
@@ -100,8 +103,6 @@ def eval_gen_settings(samples: int = 1, max_new_tokens: int = DEFAULT_MAX_NEW_TO
     Uses the Compare tab's `GenSettings` (and its repetition penalty, which keeps small models out of
     loops), so an answer seen in Compare and one scored here come from the same decoding.
     """
-    from iacdemo.generation.side_by_side import GenSettings
-
     if samples < 1:
         raise ConfigError(f"Samples per task must be at least 1, got {samples}.")
     if temperature is None:
@@ -194,8 +195,6 @@ class _Row:
 
 def rag_messages(task: Task, index: Any, k: int = RETRIEVAL_K) -> tuple[list[dict], list[str]]:
     """IaC-Eval's RAG prompt for a task: the top-k docs chunks for its prompt, and their pages."""
-    from iacdemo.retrieval.bm25_index import format_context
-
     hits = index.search(task.prompt, k) if index is not None else []
     if not hits:
         return task_messages(task.prompt), []
@@ -206,8 +205,6 @@ def _plan_rows(tasks: Sequence[Task], systems: Sequence[System], model_id: str, 
                retrieval_k: int, settings: Settings) -> list[_Row]:
     index = None
     if any(s.rag for s in systems):
-        from iacdemo.retrieval.bm25_index import get_default_index
-
         index = get_default_index(settings)
     fingerprints = {s.adapter: adapter_fingerprint(s.adapter) for s in systems}
     rows = []
@@ -255,8 +252,6 @@ def _batch_seed(gen, rows: list[_Row]) -> int:
 
 def _prepare_prompts(session: Any, rows: Sequence[_Row], gen, settings: Settings) -> None:
     """Chat-template every row's messages with the model's tokenizer (their lengths drive the forecast)."""
-    from iacdemo.generation.prompts import prepare_chat_prompt, prompt_token_budget
-
     budget = prompt_token_budget(session.context_length, gen.max_new_tokens)
     for row in rows:
         if row.prompt is None:
@@ -271,8 +266,6 @@ def _generate_batch(session: Any, rows: list[_Row], adapter_names: dict[str | No
 
     `on_tick(steps, tokens)`: decode steps done and new tokens over all rows, once per generated token.
     """
-    from iacdemo.generation.side_by_side import Column, SideBySideStream
-
     prompts = [row.prompt for row in rows]
     columns = [Column(row.system.label, adapter_names[row.system.adapter], row.system.rag) for row in rows]
     stream = SideBySideStream(session, columns, prompts, [""] * len(rows), gen,

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
+from iacdemo.evaluation.harness import score_code
 from iacdemo.evaluation.tasks import Task
 from iacdemo.hcl.extract import matching_brace_end
 
@@ -123,8 +124,6 @@ def broken_variants(task: Task) -> list[BrokenVariant]:
 
 def run_broken_variants(tasks: Iterable[Task], schema) -> dict:
     """Score broken variants of the given tasks' references; the harness should fail (almost) all."""
-    from iacdemo.evaluation.harness import score_code
-
     total, failed = 0, 0
     by_kind: dict[str, dict] = {kind: {"variants": 0, "failed": 0, "causes": {}} for kind in KINDS}
     survivors: list[dict] = []

@@ -21,10 +21,14 @@ from typing import Any, Callable, Sequence
 from iacdemo.errors import ConfigError, DataError
 from iacdemo.evaluation.answers import (BATCH_ROWS, RETRIEVAL_K, Answer, AnswerCache, SessionProvider, System,
                                         eval_gen_settings, generate_answers)
+from iacdemo.evaluation.harness import score_answer, score_reference
+from iacdemo.evaluation.report import build_report
 from iacdemo.evaluation.tasks import Task
 from iacdemo.safe_json import as_float
 from iacdemo.settings import Settings, get_settings
 from iacdemo.terraform.modes import STATIC
+from iacdemo.terraform.real import get_runner, resolve_mode
+from iacdemo.terraform.schema import load_schema
 
 GENERATE = "generate"
 REFERENCE = "reference"
@@ -95,9 +99,6 @@ def _task_record(task: Task) -> dict:
 
 
 def _schema_and_mode(schema: Any, mode: str | None, settings: Settings) -> tuple[Any, str]:
-    from iacdemo.terraform.real import resolve_mode
-    from iacdemo.terraform.schema import load_schema
-
     return (schema if schema is not None else load_schema(settings)), resolve_mode(mode or STATIC, settings)
 
 
@@ -114,8 +115,6 @@ class _Scorer:
 
     def add(self, task_index: int, label: str, answer: Answer) -> bool:
         """Take one answer; True when it completed its (system, task) and that was scored."""
-        from iacdemo.evaluation.harness import score_answer
-
         with self._lock:
             waiting = self._waiting.setdefault((label, task_index), [])
             waiting.append(answer)
@@ -136,8 +135,6 @@ class _Scorer:
 
     def reports(self) -> dict[str, dict]:
         """One report per system over the tasks scored so far (all of them once the run is complete)."""
-        from iacdemo.evaluation.report import build_report
-
         reports: dict[str, dict] = {}
         with self._lock:
             for system in self.systems:
@@ -222,17 +219,12 @@ def evaluate_reference(tasks: Sequence[Task], *, settings: Settings | None = Non
                        progress: Progress | None = None, schema: Any = None, mode: str | None = None,
                        selection: dict | None = None) -> Comparison:
     """Score the tasks' own reference programs: the harness's fidelity check (seconds for all 344)."""
-    from iacdemo.evaluation.harness import score_reference
-    from iacdemo.evaluation.report import build_report
-
     settings = settings or get_settings()
     if not tasks:
         raise ConfigError("No tasks to score: widen the difficulty or count selection.")
     started = time.perf_counter()
     schema, mode = _schema_and_mode(schema, mode, settings)
     if mode == "real":  # plan all references on every provider slot at once (iacdemo/terraform/real.py)
-        from iacdemo.terraform.real import get_runner
-
         get_runner(settings).prefetch([t.reference for t in tasks], progress=progress and (
             lambda done, total: progress(done / total, f"terraform plan {done}/{total}")))
     records, results = [_task_record(t) for t in tasks], []

@@ -2,7 +2,7 @@
 
 Official pipeline: first fenced code block -> `terraform init` + `terraform plan` (plannable = exit 0)
 -> `terraform show -json` -> OPA on the plan -> pass when plannable and no leaf of the result is false.
-Static mode replaces Terraform by the docs-grounded check (`iacdemo.hcl.check_hcl(...).plannable`)
+Static mode replaces Terraform by the docs-grounded check (`iacdemo.hcl.check.check_hcl(...).plannable`)
 and the emulated plan (`plan.py`), the policy running in regorus; real mode runs Terraform itself,
 jailed, and OPA (`iacdemo/terraform/real.py`, `opa_real.py`).
 """
@@ -13,14 +13,18 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
 from iacdemo.evaluation import causes
-from iacdemo.terraform.expressions import BudgetExceeded, scoring_budget
-from iacdemo.terraform.plan import build_plan
+from iacdemo.evaluation.opa_real import evaluate_real
 from iacdemo.evaluation.rego import evaluate_policy
+from iacdemo.evaluation.report import build_report
 from iacdemo.evaluation.tasks import Task
-from iacdemo.terraform.modes import REAL, STATIC
 from iacdemo.hcl.check import CheckResult, check_hcl, check_tree
 from iacdemo.hcl.extract import first_code_block
 from iacdemo.hcl.parse import HCLParseError, parse_hcl
+from iacdemo.terraform.modes import REAL, STATIC
+from iacdemo.terraform.plan import build_plan
+from iacdemo.terraform.real import get_runner
+from iacdemo.terraform.schema import load_schema
+from iacdemo.terraform.values import BudgetExceeded, scoring_budget
 
 
 @dataclass
@@ -84,9 +88,6 @@ def _score_into(result: TaskResult, task: Task, code: str, schema, mode: str, re
         result.cause, result.error = causes.NO_PARSE, check.parse_error
         return
     if mode == REAL:
-        from iacdemo.evaluation.opa_real import evaluate_real
-        from iacdemo.terraform.real import get_runner
-
         tf = get_runner().plan(code)
         result.plannable, plan = tf.plannable, tf.plan
         result.terraform = [d.format() for d in tf.diagnostics if d.severity == "error"]
@@ -153,8 +154,6 @@ def score_many(tasks: Iterable[Task], answers: Iterable[str | None], schema, *, 
     """Score answers (one per task, in order); `progress(done, total)` is called after each."""
     tasks, answers = list(tasks), list(answers)
     if mode == REAL:  # plan them all at once on every provider slot first
-        from iacdemo.terraform.real import get_runner
-
         get_runner().prefetch(first_code_block(a) or "" for a in answers)
     results = []
     for i, (task, answer) in enumerate(zip(tasks, answers)):
@@ -167,16 +166,11 @@ def score_many(tasks: Iterable[Task], answers: Iterable[str | None], schema, *, 
 def run_reference(tasks: Iterable[Task], schema=None, *, mode: str | None = None,
                   progress: Callable[[int, int], Any] | None = None) -> dict:
     """Score every task's reference program and aggregate: the harness's fidelity report."""
-    from iacdemo.evaluation.report import build_report
-    from iacdemo.terraform.schema import load_schema
-
     schema = schema if schema is not None else load_schema()
     mode = mode or STATIC
     tasks = list(tasks)
     started = time.perf_counter()
     if mode == REAL:
-        from iacdemo.terraform.real import get_runner
-
         get_runner().prefetch(t.reference for t in tasks)
     results = []
     for i, task in enumerate(tasks):

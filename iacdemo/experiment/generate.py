@@ -16,6 +16,8 @@ from typing import Any, Callable, Sequence
 
 from iacdemo.errors import JobError
 from iacdemo.evaluation.answers import AnswerCache, adapter_fingerprint
+from iacdemo.generation.prompts import prepare_chat_prompt, prepare_raw_prompt, prompt_token_budget
+from iacdemo.generation.side_by_side import Column, SideBySideStream
 from iacdemo.settings import Settings, get_settings
 
 Progress = Callable[[int, int], Any]  # (done, total)
@@ -102,8 +104,6 @@ def generate_requests(requests: Sequence[Request], *, model_id: str, session_pro
 
 
 def _prepare(session: Any, request: Request, gen: Any, settings: Settings):
-    from iacdemo.generation.prompts import prepare_chat_prompt, prepare_raw_prompt, prompt_token_budget
-
     budget = prompt_token_budget(session.context_length, gen.max_new_tokens)
     if request.raw:
         return prepare_raw_prompt(session.tokenizer, request.raw, max_prompt_tokens=budget,
@@ -113,8 +113,6 @@ def _prepare(session: Any, request: Request, gen: Any, settings: Settings):
 
 
 def _generate_batch(session: Any, requests: list[Request], prompts: list, names: dict, gen: Any) -> list[Generated]:
-    from iacdemo.generation.side_by_side import Column, SideBySideStream
-
     columns = [Column(f"row{i}", names[r.adapter]) for i, r in enumerate(requests)]
     seed = gen.seed if gen.seed is not None else 0
     stream = SideBySideStream(session, columns, list(prompts), [""] * len(requests), gen, seed,

@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 from iacdemo.hcl.check import check_hcl
 from iacdemo.hcl.extract import first_code_block
 from iacdemo.hcl.parse import BLOCK_MARKER, HCLParseError, parse_hcl
-from iacdemo.terraform.schema import META_BLOCKS_NOT_CHECKED, RESOURCE
+from iacdemo.terraform.schema_model import META_BLOCKS_NOT_CHECKED, RESOURCE
 
 # The docs' voice, as the original experiment saw it leak into the tuned model's chat answers.
 DOCS_ARTEFACTS: dict[str, re.Pattern] = {

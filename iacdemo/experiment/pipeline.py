@@ -16,15 +16,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
+from iacdemo.corpus.build import build_corpus
+from iacdemo.corpus.sources import iter_docs
 from iacdemo.errors import DataError
-from iacdemo.evaluation.answers import AnswerCache, adapter_fingerprint
+from iacdemo.evaluation.answers import AnswerCache, System, adapter_fingerprint, eval_gen_settings
+from iacdemo.evaluation.comparison import evaluate_systems
+from iacdemo.evaluation.tasks import load_tasks, select_tasks
 from iacdemo.experiment import measures as M
 from iacdemo.experiment.config import ExperimentConfig
 from iacdemo.experiment.generate import Request, generate_requests
 from iacdemo.experiment.repair import default_diagnostics, final_answer, repair
 from iacdemo.experiment.repair_eval import repair_tasks
+from iacdemo.experiment.report import write_report
 from iacdemo.experiment.steps import StepCache, run_step
+from iacdemo.experiment.training import train_run
+from iacdemo.generation.perplexity import perplexity
+from iacdemo.generation.session import ModelSession
+from iacdemo.generation.side_by_side import GenSettings
+from iacdemo.retrieval.bm25_index import format_context, get_default_index
 from iacdemo.settings import SYSTEM_PROMPT, Settings, get_settings
+from iacdemo.terraform.real import resolve_mode
+from iacdemo.terraform.schema import _type_from_path, load_schema
+from iacdemo.training.chat_mix import page_description
+from iacdemo.training.data import load_rows, split_by_page
+from iacdemo.training.runs import read_metrics, read_status_file
 
 # (label, done, total): one progress bar per label
 Progress = Callable[[str, int, int], Any]
@@ -68,10 +85,6 @@ class Experiment:
     def session(self):
         with self._lock:
             if self._session is None:
-                import torch
-
-                from iacdemo.generation.session import ModelSession
-
                 if self.config.measure.cpu_threads:
                     torch.set_num_threads(self.config.measure.cpu_threads)
                 self.log(f"Loading {self.config.model} ...")
@@ -79,8 +92,6 @@ class Experiment:
             return self._session
 
     def gen(self, max_new_tokens: int | None = None):
-        from iacdemo.generation.side_by_side import GenSettings
-
         return GenSettings(temperature=0.0, max_new_tokens=max_new_tokens or self.config.measure.max_new_tokens,
                            seed=42).validated(self.settings)
 
@@ -103,14 +114,10 @@ class Experiment:
         return [BASE, TUNED] + ([BETTER] if BETTER in self.adapters else [])
 
     def rag_context(self, query: str) -> str:
-        from iacdemo.retrieval.bm25_index import format_context, get_default_index
-
         hits = get_default_index(self.settings).search(query, self.config.measure.retrieval_k)
         return format_context(hits) if hits else ""
 
     def schema(self):
-        from iacdemo.terraform.schema import load_schema
-
         return load_schema(self.settings)
 
     # -- chat answers of every system (RAG and repair included) ------------------------------------------
@@ -153,8 +160,6 @@ class Experiment:
 
     # -- the steps -------------------------------------------------------------------------------------
     def run(self) -> ExperimentResult:
-        from iacdemo.experiment.report import write_report
-
         self.report_dir.mkdir(parents=True, exist_ok=True)
         results: dict[str, dict] = {}
         held_out = self.config.train_config("<dataset>", "<out>").eval_fraction  # decides the held-out pages
@@ -170,12 +175,6 @@ class Experiment:
         return ExperimentResult(self.report_dir, report, self.ran, self.skipped)
 
     def slice_step(self) -> dict:
-        from iacdemo.corpus.build import build_corpus
-        from iacdemo.corpus.sources import iter_docs
-        from iacdemo.terraform.schema import _type_from_path
-        from iacdemo.training.chat_mix import page_description
-        from iacdemo.training.data import load_rows, split_by_page
-
         out = self.report_dir / "data" / "slice"
         shutil.rmtree(out, ignore_errors=True)
         self.progress("slice", 0, 1)
@@ -204,9 +203,6 @@ class Experiment:
                 "pages": pages, "trained_pages": len(pages) - len(held), "held_out_pages": len(held)}
 
     def train_steps(self, slice_result: dict) -> dict:
-        from iacdemo.experiment.training import train_run
-        from iacdemo.training.runs import read_metrics, read_status_file
-
         out: dict[str, dict] = {}
         variants = [(TUNED, "plain", False)] + ([(BETTER, "better-data", True)] if self.config.better_data.enabled else [])
         for label, folder, better in variants:
@@ -237,8 +233,6 @@ class Experiment:
         return out
 
     def learned_step(self, slice_result: dict) -> dict:
-        from iacdemo.generation.perplexity import perplexity
-
         m = self.config.measure
         session = self.session()
         names = {BASE: None, **{s: session.attach_adapter(self.adapters[s]) for s in self.model_systems() if s != BASE}}
@@ -289,8 +283,6 @@ class Experiment:
                 "chat_request": requests_out}
 
     def kept_step(self) -> dict:
-        from iacdemo.generation.perplexity import perplexity
-
         m = self.config.measure
         schema = self.schema()
         systems = self.model_systems() + [BASE_RAG, TUNED_RAG, BASE_REPAIR, TUNED_REPAIR]
@@ -328,11 +320,6 @@ class Experiment:
         return out
 
     def task_step(self) -> dict:
-        from iacdemo.evaluation.answers import System, eval_gen_settings
-        from iacdemo.evaluation.comparison import evaluate_systems
-        from iacdemo.evaluation.tasks import load_tasks, select_tasks
-        from iacdemo.terraform.real import resolve_mode
-
         ie = self.config.iac_eval
         tasks = select_tasks(load_tasks(settings=self.settings), ie.difficulty or None, ie.limit)
         if not tasks:

@@ -10,9 +10,14 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from iacdemo.evaluation.answers import AnswerCache
+from iacdemo.evaluation.harness import score_answer
+from iacdemo.evaluation.prompts import task_messages
+from iacdemo.evaluation.report import build_report
 from iacdemo.experiment.generate import Request, generate_requests
 from iacdemo.experiment.repair import Diagnose, RepairRound, default_diagnostics, repair
+from iacdemo.generation.side_by_side import GenSettings
 from iacdemo.settings import Settings, get_settings
+from iacdemo.terraform.schema import load_schema
 
 _HEADLINE = ("pass_at_1", "plannable_rate", "code_block_rate", "parse_rate", "hallucinated_type_rate",
              "unknown_argument_rate")
@@ -38,10 +43,6 @@ def repair_tasks(tasks: Sequence[Any], first_answers: Sequence[str], *, model_id
     Returns {rounds, by_round: [{round, pass_at_1, plannable_rate, ...}], repaired_tasks, final (the
     last round's headline numbers), answers: [{task_id, rounds: [{answer, diagnostics}]}]}.
     """
-    from iacdemo.evaluation.harness import score_answer
-    from iacdemo.evaluation.prompts import task_messages
-    from iacdemo.evaluation.report import build_report
-
     settings = settings or get_settings()
     cache = cache or AnswerCache.for_settings(settings)
     generate = _generator(model_id, adapter, session_provider, gen, cache, batch_rows, settings, progress)
@@ -66,9 +67,6 @@ def repair_chat(session: Any, messages: Sequence[dict], first_answer: str, *, ad
     `adapter` is an adapter folder (None = the base model); the rounds come back in order, round 0 being
     `first_answer` with its diagnostics.
     """
-    from iacdemo.generation.side_by_side import GenSettings
-    from iacdemo.terraform.schema import load_schema
-
     settings = settings or get_settings()
     gen = (gen or GenSettings()).validated(settings)
     if diagnose is None:

@@ -122,7 +122,7 @@ def findings(rows: dict[str, dict]) -> list[dict]:
 
 
 def next_steps(rows: dict[str, dict], results: dict) -> list[str]:
-    """RAG, repair and better data against their baselines, with the issue's targets."""
+    """RAG, repair and better data against their baselines, and whether each meets its target."""
     lines = []
     task = results.get("task") or {}
     for label, source in (("tuned + repair", "tuned"), ("base + repair", "base")):
@@ -151,7 +151,7 @@ def next_steps(rows: dict[str, dict], results: dict) -> list[str]:
 
 
 def _plots(report_dir: Path, rows: dict[str, dict], results: dict) -> list[str]:
-    import matplotlib
+    import matplotlib  # only when a report is drawn
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -76,11 +76,9 @@ def masked_mixed_batch_support() -> tuple[bool, str]:
     (`VARIANT_KWARG_KEYS`) before calling the base layer, as peft does; a peft whose private layout
     changed could otherwise give silently wrong answers in the side-by-side.
     """
-    try:
-        import peft
-        from peft.tuners.lora import layer as lora_layer
-    except ImportError as exc:
-        return False, f"peft cannot be imported ({exc})"
+    import peft  # peft loads lazily: the app starts before any adapter is used
+    from peft.tuners.lora import layer as lora_layer
+
     version = str(getattr(peft, "__version__", "?"))
     if ".".join(version.split(".")[:2]) not in CHECKED_PEFT_VERSIONS:
         return False, (f"peft {version} is not a version the masked forward was checked against "

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from iacdemo.errors import DataError
+from iacdemo.evaluation.tasks import load_tasks
 from iacdemo.settings import ASSETS_DIR, Settings, get_settings
 
 PRESETS_FILE = ASSETS_DIR / "presets.json"
@@ -51,27 +52,7 @@ def _resource_set(resources: str) -> frozenset[str]:
 
 def _iac_eval_rows(csv_path: Path) -> list[tuple[str, str, int]]:
     """(resource, prompt, difficulty) of every task, through the evaluation package's loader."""
-    try:
-        from iacdemo.evaluation.tasks import load_tasks
-    except ImportError:
-        load_tasks = None
-    if load_tasks is not None:
-        return [(t.resource, t.prompt, int(t.difficulty)) for t in load_tasks(csv_path)]
-    import csv
-    import sys
-
-    if not csv_path.is_file():
-        raise DataError(f"IaC-Eval task file not found: {csv_path}")
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    with csv_path.open(newline="", encoding="utf-8") as handle:
-        rows = []
-        for row in csv.DictReader(handle):
-            try:
-                rows.append((row.get("Resource") or "", (row.get("Prompt") or "").strip(),
-                             int(float(row.get("Difficulty") or 0))))
-            except ValueError:
-                continue
-        return rows
+    return [(t.resource, t.prompt, int(t.difficulty)) for t in load_tasks(csv_path)]
 
 
 def pick_iac_eval_presets(rule: dict[str, Any], csv_path: Path) -> list[ChatPreset]:

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
 import torch
+from safetensors import safe_open
 
 from iacdemo.errors import ModelError
 from iacdemo.generation.kernels import BASE, use_masked_mixed_batches, use_skinny_decode_matmuls
+from iacdemo.models import load_model
 from iacdemo.settings import Settings
 from iacdemo.training.cpu_share import while_app_uses_model
 
@@ -107,8 +109,6 @@ class ModelSession:
     @classmethod
     def load(cls, model_id: str | None = None, settings: Settings | None = None, progress: Any = None,
              device: str | None = None, dtype: torch.dtype | None = None) -> "ModelSession":
-        from iacdemo.models import load_model
-
         return cls(load_model(model_id, settings=settings, progress=progress, device=device, dtype=dtype))
 
     # -- where the model runs ----------------------------------------------------------------------
@@ -269,7 +269,7 @@ class ModelSession:
         return name
 
     def _load_adapter_locked(self, path: Path, name: str) -> None:
-        from peft import PeftModel
+        from peft import PeftModel  # loaded with the first adapter, not at app start
 
         try:
             if self._peft is None:
@@ -301,8 +301,6 @@ class ModelSession:
             return
         # The first adapter failed while wrapping the base in place: strip any injected LoRA layers.
         if any("lora_" in n for n, _ in self.base_model.named_parameters()):
-            from iacdemo.models import load_model
-
             reloaded = load_model(self.model_id, device=self.device, dtype=self.loaded.dtype)
             self.loaded, self.base_model = reloaded, reloaded.model
             if str(self.device).startswith("cpu"):
@@ -360,8 +358,6 @@ def _as_list(value: Any) -> list[str]:
 def _read_tensor_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
     try:
         if weights.suffix == ".safetensors":
-            from safetensors import safe_open
-
             with safe_open(str(weights), framework="pt") as handle:
                 return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
         state = torch.load(str(weights), map_location="cpu", weights_only=True)

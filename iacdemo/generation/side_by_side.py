@@ -23,6 +23,7 @@ from iacdemo.generation.gen_settings import GenSettings
 from iacdemo.generation.prompts import PreparedPrompt, prepare_chat_prompt, prepare_raw_prompt, prompt_token_budget
 from iacdemo.generation.session import BASE, ModelSession
 from iacdemo.generation.streamer import BatchTextStreamer, StopOnEvent
+from iacdemo.retrieval.bm25_index import format_context, get_default_index
 from iacdemo.settings import Settings, get_settings
 
 WAITING_TEXT = "⏳ Waiting for another generation on this model to finish…"
@@ -170,10 +171,6 @@ class SideBySideStream:
 
 def _retrieve(query: str, settings: Settings, k: int) -> tuple[list[Any], Any, str]:
     """(hits, format_context, message) for a "+ retrieved docs" column; no hits and why if unavailable."""
-    try:
-        from iacdemo.retrieval.bm25_index import format_context, get_default_index
-    except ImportError as exc:
-        return [], None, f"Retrieval is not available in this build ({exc}); the retrieved-docs column was skipped."
     try:
         hits = get_default_index(settings).search(query, k)
     except IacdemoError as exc:

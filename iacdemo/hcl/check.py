@@ -22,7 +22,8 @@ from iacdemo.hcl.parse import BLOCK_MARKER, HCLParseError, parse_hcl
 from iacdemo.terraform.expressions import constant_value
 from iacdemo.terraform.provider_rules import PROVIDER_REJECTS, provider_rule_errors
 from iacdemo.terraform.provider_values import PROVIDER_VALIDATES, value_problems
-from iacdemo.terraform.schema import DATA, META_BLOCKS_NOT_CHECKED, RESOURCE, BlockSpec, ProviderSchema, TypeSchema
+from iacdemo.terraform.schema_model import (DATA, META_BLOCKS_NOT_CHECKED, RESOURCE, BlockSpec, ProviderSchema,
+                                            TypeSchema)
 from iacdemo.terraform.value_types import is_object_collection, type_problem
 
 AWS_PREFIX = "aws"

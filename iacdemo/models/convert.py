@@ -35,7 +35,7 @@ def convert_gguf(gguf: Path, model_dir: Path, sha256: str, progress: Progress | 
     The folder appears only when complete (written beside it, then renamed), so an interrupted
     conversion is redone instead of leaving a half model that loads with random weights.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # only for a first-time conversion
 
     progress = progress or _noop
     tmp_dir = model_dir.with_name(model_dir.name + ".converting")

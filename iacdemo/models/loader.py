@@ -105,7 +105,7 @@ def _hub_error(model_id: str, exc: Exception) -> ModelError:
 
 def load_tokenizer(model_id: str | None = None, settings: Settings | None = None,
                    progress: Progress | None = None):
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # transformers loads with the first model or tokenizer
 
     path = resolve_model_path(model_id, settings, progress)
     try:
@@ -121,7 +121,7 @@ def load_model(model_id: str | None = None, settings: Settings | None = None,
                progress: Progress | None = None, device: str | None = None,
                dtype: torch.dtype | None = None) -> LoadedModel:
     """Load model and tokenizer on the process's device, converting an embedded GGUF the first time."""
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM  # transformers loads with the first model
 
     settings = settings or get_settings()
     model_id = (model_id or settings.default_model).strip()

@@ -25,6 +25,8 @@ from typing import Sequence
 
 import numpy as np
 
+from iacdemo.corpus.build import segment_docs, select_docs
+from iacdemo.corpus.segment import word_offsets
 from iacdemo.errors import DataError
 from iacdemo.settings import SYSTEM_PROMPT, Settings, get_settings
 
@@ -120,7 +122,7 @@ class DocsIndex:
     @classmethod
     def build(cls, segments: Sequence[dict]) -> "DocsIndex":
         """Index segments (dicts with text, source, path, subcategory); DataError when there are none."""
-        import bm25s
+        import bm25s  # with scipy: loaded on the first retrieval, not at app start
 
         chunks = [{"text": s["text"], "source": s.get("source", ""), "path": s.get("path", ""),
                    "subcategory": s.get("subcategory", "") or ""} for s in segments if (s.get("text") or "").strip()]
@@ -142,7 +144,7 @@ class DocsIndex:
 
     @classmethod
     def load(cls, directory: str | Path) -> "DocsIndex":
-        import bm25s
+        import bm25s  # with scipy: loaded on the first retrieval, not at app start
 
         path = Path(directory)
         try:
@@ -234,9 +236,6 @@ def _corpus_key(settings: Settings) -> str:
 def build_docs_index(sources: Sequence[str | Path], chunk_words: int = CHUNK_WORDS,
                      include_cdktf: bool = False) -> DocsIndex:
     """Index docs from packed files or markdown folders, chunked by words (no model needed)."""
-    from iacdemo.corpus.build import segment_docs, select_docs
-    from iacdemo.corpus.segment import word_offsets
-
     docs = select_docs(sources, include_cdktf=include_cdktf)
     rows, _, _ = segment_docs(docs, chunk_words, word_offsets)
     return DocsIndex.build(rows)

@@ -15,7 +15,7 @@ import hashlib
 import json
 from typing import Any
 
-from iacdemo.terraform.expressions import UNKNOWN, contains_unknown
+from iacdemo.terraform.values import UNKNOWN, contains_unknown
 
 _STATEMENT_LISTS = (
     ("actions", "Action"), ("not_actions", "NotAction"),

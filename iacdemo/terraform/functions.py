@@ -19,9 +19,8 @@ from typing import Any, Callable
 
 import re2
 
-from iacdemo.terraform.expressions import (MAX_COLLECTION_ITEMS, MAX_NUMBER_BITS, MAX_STRING_CHARS, UNKNOWN,
-                                           EvalError, LimitError, check_budget, check_size, contains_unknown,
-                                           to_string)
+from iacdemo.terraform.values import (MAX_COLLECTION_ITEMS, MAX_NUMBER_BITS, MAX_STRING_CHARS, UNKNOWN, EvalError,
+                                      LimitError, check_budget, check_size, contains_unknown, to_string)
 
 
 def terraform_json(value: Any) -> str:

@@ -75,7 +75,7 @@ def _ubuntu_images() -> list[dict]:
 
 def write_ami_catalog(path: Path) -> Path:
     """moto's default AMIs, its us-east-1 Amazon Linux list and the Ubuntu LTS images, as one JSON file."""
-    import moto
+    import moto  # large; only needed to write real mode's image list
 
     resources = Path(moto.__file__).parent / "ec2" / "resources"
     images: list[dict] = []

@@ -24,12 +24,12 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from iacdemo.terraform.expressions import (
-    UNKNOWN, EvalError, LazyMapping, PartialObject, Scope, check_budget, constant_value, contains_unknown,
-    evaluate_value, scoring_budget, template_references,
-)
+from iacdemo.hcl.parse import parse_hcl
 from iacdemo.terraform.data_sources import render_data_source
+from iacdemo.terraform.expressions import Scope, constant_value, evaluate_value, template_references
 from iacdemo.terraform.provider_facts import attributes_as_blocks, schema_version
+from iacdemo.terraform.values import (UNKNOWN, EvalError, LazyMapping, PartialObject, check_budget, contains_unknown,
+                                      scoring_budget)
 
 BLOCK_MARKER = "__is_block__"
 META_ARGUMENTS = frozenset({"count", "for_each", "depends_on", "provider", "lifecycle", "provisioner",
@@ -726,8 +726,6 @@ def _provider_config(program: Program, provider_names: set[str]) -> dict:
 
 def plan_for_code(code: str, schema=None, symbolic: bool = False) -> dict:
     """Parse HCL text and emulate its plan (raises `HCLParseError` for code that does not parse)."""
-    from iacdemo.hcl.parse import parse_hcl
-
     return build_plan(parse_hcl(code, explicit_blocks=True), schema, symbolic=symbolic)
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from iacdemo.errors import DataError
+from iacdemo.terraform.docs_rules import read_rules
 from iacdemo.terraform.provider_values import load_cross, load_table
-from iacdemo.terraform.schema import DATA, RESOURCE, ArgumentSpec, BlockSpec, ProviderSchema, TypeSchema
+from iacdemo.terraform.schema_model import DATA, RESOURCE, ArgumentSpec, BlockSpec, ProviderSchema, TypeSchema
 
 AWS_SOURCE = "registry.terraform.io/hashicorp/aws"
 _DUMP_NAME = re.compile(r"^aws-(\d+(?:\.\d+)*)\.json(?:\.gz)?$")
@@ -149,8 +150,6 @@ def _default_fits(value: Any, kind: Any) -> bool:
 
 def merge_rules(schema: ProviderSchema, docs_paths: list[Path]) -> None:
     """Attach the docs' "Conflicts with" / "Exactly one of" rules, where every name is a top-level argument."""
-    from iacdemo.terraform.docs_rules import read_rules
-
     for type_name, rules in read_rules(docs_paths).items():
         type_schema = schema.resources.get(type_name)
         if type_schema is None:

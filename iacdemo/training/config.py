@@ -18,6 +18,7 @@ from typing import Any, Mapping
 from iacdemo.errors import ConfigError
 from iacdemo.number_input import is_blank, parse_number
 from iacdemo.settings import EMBEDDED_DEFAULT_MODEL, Settings, get_settings
+from iacdemo.training.runs import validate_run_name
 
 MAX_ID_CHARS = 1024  # a model id or dataset path longer than this is a paste accident, not a name
 
@@ -146,8 +147,8 @@ class TrainConfig:
                 raise ConfigError(f"{label}: {len(text):,} characters is too long for a model id or folder "
                                   f"(at most {MAX_ID_CHARS:,}).")
         if not self.dataset.strip():
-            raise ConfigError("Dataset: pick a corpus dataset folder (build one in the Corpus tab or with "
-                              "`python -m iacdemo.corpus.build`).")
+            raise ConfigError("Dataset: pick a corpus dataset folder (build one in the Data tab or with "
+                              "`python -m train.build_corpus`).")
         if check_paths and not _is_dir(self.dataset):
             raise ConfigError(f"Dataset: folder not found: {self.dataset}")
         if not self.model.strip():
@@ -157,8 +158,6 @@ class TrainConfig:
         if not self.target_module_list():
             raise ConfigError("Target modules: name at least one module (e.g. q_proj,v_proj) or 'all-linear'.")
         if self.run_name:
-            from iacdemo.training.runs import validate_run_name
-
             validate_run_name(self.run_name)
         return self
 
@@ -292,6 +291,14 @@ def field_specs() -> list[dict[str, Any]]:
     return specs
 
 
+QUICK_DEMO_DATASET = "quick-demo-dynamodb"
+
+
+def quick_demo_dataset_dir(settings: Settings | None = None) -> Path:
+    """The quick demo's dataset: the preset points where `data.ensure_quick_demo_dataset` builds it."""
+    return (settings or get_settings()).datasets_dir / QUICK_DEMO_DATASET
+
+
 def quick_demo(settings: Settings | None = None, dataset: str | Path | None = None) -> TrainConfig:
     """The CPU preset: the embedded model on the DynamoDB pages (11 pages, ~12k tokens).
 
@@ -305,9 +312,7 @@ def quick_demo(settings: Settings | None = None, dataset: str | Path | None = No
     """
     settings = settings or get_settings()
     if dataset is None:
-        from iacdemo.training.data import default_dataset_dir
-
-        dataset = default_dataset_dir(settings)
+        dataset = quick_demo_dataset_dir(settings)
     return TrainConfig(dataset=str(dataset), subcategory="DynamoDB", model=EMBEDDED_DEFAULT_MODEL, seq_len=256,
                        lora_r=16, lora_alpha=32.0, lora_dropout=0.0, lr=3e-4, batch_size=4, grad_accum=1,
                        max_steps=55, warmup_steps=3, scheduler="constant", eval_fraction=QUICK_DEMO_EVAL_FRACTION,

@@ -13,28 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from iacdemo.corpus.build import build_corpus, load_corpus, service_matches
+from iacdemo.corpus.catalog import list_corpora
+from iacdemo.corpus.sources import iter_docs
 from iacdemo.errors import DataError
 from iacdemo.settings import Settings, get_settings
 from iacdemo.training.chat_mix import chat_pairs, mix_in_chat, render_chat_example
-from iacdemo.training.config import TrainConfig
+from iacdemo.training.config import TrainConfig, quick_demo_dataset_dir
 from iacdemo.training.packing import Example, collate, pack_examples, pad_examples, pad_fraction
-
-QUICK_DEMO_DATASET = "quick-demo-dynamodb"
-
-
-def quick_demo_dataset_dir(settings: Settings | None = None) -> Path:
-    return (settings or get_settings()).datasets_dir / QUICK_DEMO_DATASET
-
-
-def default_dataset_dir(settings: Settings | None = None) -> Path:
-    """The quick demo's dataset: the preset must point somewhere that `ensure_quick_demo_dataset` fills."""
-    return quick_demo_dataset_dir(settings)
-
 
 def ensure_quick_demo_dataset(settings: Settings | None = None, progress=None) -> Path:
     """Build the DynamoDB corpus (11 pages, ~12k tokens) once; later calls return the folder at once."""
-    from iacdemo.corpus.build import build_corpus
-
     out = quick_demo_dataset_dir(settings)
     if not (out / "state.json").is_file():
         build_corpus(None, out_dir=out, seq_len=512, services=["DynamoDB"], settings=settings, progress=progress)
@@ -43,16 +32,12 @@ def ensure_quick_demo_dataset(settings: Settings | None = None, progress=None) -
 
 def available_datasets(settings: Settings | None = None) -> list[Path]:
     """Corpus folders under the datasets dir, newest first (the Train tab's dataset choices)."""
-    from iacdemo.corpus.catalog import list_corpora
-
     return [c.path for c in list_corpora((settings or get_settings()).datasets_dir)]
 
 
 # --- rows ------------------------------------------------------------------------------------------------
 def load_rows(dataset_dir: str | Path, subcategory: str = "") -> tuple[list[dict[str, Any]], dict]:
     """The dataset's rows (optionally one subcategory) and its stats.json; DataError when unusable."""
-    from iacdemo.corpus.build import load_corpus, service_matches
-
     path = Path(dataset_dir).expanduser()
     if not path.is_dir():
         raise DataError(f"Dataset folder not found: {path}")
@@ -106,8 +91,6 @@ class TrainData:
 
 def _raw_pages(paths: set[str], stats: dict, settings: Settings) -> list:
     """The raw markdown of these pages (the dataset rows lost their code fences in cleaning)."""
-    from iacdemo.corpus.sources import iter_docs
-
     inputs = [Path(p) for p in stats.get("inputs") or []] or [settings.corpus_dir]
     inputs = [p for p in inputs if p.exists()] or [settings.corpus_dir]
     try:

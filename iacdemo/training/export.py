@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 
 from iacdemo.errors import ConfigError, ModelError
+from iacdemo.models import load_model
 from iacdemo.safe_json import read_json_or
 from iacdemo.safe_paths import free_name, refuse_symlink, swap_in, temp_dir_for
 from iacdemo.settings import Settings, get_settings
@@ -55,9 +56,7 @@ def load_adapter_model(adapter: str | Path, model_id: str | None = None, setting
 
     `model_id` defaults to the adapter's recorded base; giving a different one raises ModelError.
     """
-    from peft import PeftModel
-
-    from iacdemo.models import load_model
+    from peft import PeftModel  # loaded only when a run is exported, not at app start
 
     adapter_dir = adapter_dir_of(adapter)
     base_id = adapter_base_model(adapter_dir)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable
 
 from iacdemo.errors import DataError
+from iacdemo.training.data import load_rows, split_by_page
 
 PAGES_FILE = "pages.json"
 
@@ -50,8 +51,6 @@ def trained_pages(run_dir: Path) -> list[str]:
 
 
 def _derived_split(run_dir: Path) -> dict[str, list[str]]:
-    from iacdemo.training.data import load_rows, split_by_page
-
     empty: dict[str, list[str]] = {"trained": [], "held_out": []}
     try:
         config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))

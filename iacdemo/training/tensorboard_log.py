@@ -33,7 +33,7 @@ def _writer(run_dir: Path) -> Any | None:
     key = str(Path(run_dir).resolve())
     if key not in _writers:
         try:
-            from torch.utils.tensorboard import SummaryWriter
+            from torch.utils.tensorboard import SummaryWriter  # tensorboard loads only in a training job
 
             _writers[key] = SummaryWriter(log_dir=str(Path(run_dir) / TB_DIR))
         except Exception as exc:  # ImportError without the tensorboard package, OSError on a read-only disk
@@ -69,7 +69,7 @@ atexit.register(close_all)
 
 def read_scalars(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
     """{tag: [(step, value), ...]} from a run's event files (what TensorBoard itself would show)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # not at app start
 
     accumulator = EventAccumulator(str(Path(run_dir) / TB_DIR))
     accumulator.Reload()

@@ -15,15 +15,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
+from iacdemo.corpus.sources import iter_docs
 from iacdemo.errors import ConfigError, DataError, ModelError
 from iacdemo.generation.callouts import count_callouts, highlight_callouts
+from iacdemo.generation.gen_settings import GenSettings
+from iacdemo.generation.perplexity import perplexity_compare
 from iacdemo.generation.prompts import content_text, normalise_messages
 from iacdemo.generation.recording import Recording
-from iacdemo.generation.gen_settings import GenSettings
 from iacdemo.generation.side_by_side import SideBySideStream
-from iacdemo.hcl.check import CheckResult
+from iacdemo.hcl.check import CheckResult, check_answer
 from iacdemo.hcl.highlight import highlight_hcl
 from iacdemo.settings import ASSETS_DIR, Settings
+from iacdemo.training.data import load_rows, split_by_page
+from iacdemo.training.runs import list_runs, validate_run_name
 from iacdemo.ui.stop_switches import StopSwitches  # noqa: F401  (re-exported for the tabs)
 
 MAX_PANES = 3  # base, fine-tuned, base + retrieved docs
@@ -69,8 +73,6 @@ def ranked_adapter_runs(settings: Settings) -> list[Any]:
     a demo should open on the run that trained longest. Unfinished runs (stopped, failed, still going)
     follow, newest first; among equally long finished runs the newer one wins.
     """
-    from iacdemo.training.runs import list_runs
-
     runs = [r for r in list_runs(settings) if r.adapter_path is not None]  # newest first
     pinned = pinned_run(settings)
     finished = sorted((r for r in runs if r.status == "finished" and r.name != pinned),
@@ -119,8 +121,6 @@ def refreshed_adapter_choices(current: str | None, settings: Settings, picked: b
 
 def find_run(choice: str | None, settings: Settings):
     """The RunInfo for an adapter choice; None for "none". ConfigError/ModelError say what is wrong."""
-    from iacdemo.training.runs import list_runs, validate_run_name
-
     choice = (choice or "").strip()
     if not choice or choice == NO_ADAPTER:
         return None
@@ -271,8 +271,6 @@ def _linkless(text: str) -> str:
 
 
 def check_answers(texts: Sequence[str], schema: Any) -> list[CheckResult]:
-    from iacdemo.hcl.check import check_answer
-
     return [check_answer(text, schema) for text in texts]
 
 
@@ -388,8 +386,6 @@ class CorpusPage:
 @lru_cache(maxsize=2)
 def corpus_pages(corpus_dir: Path) -> dict[str, CorpusPage]:
     """Every HCL docs page of the corpus by path (about 8 MB of text, read once, in well under a second)."""
-    from iacdemo.corpus.sources import iter_docs
-
     files = sorted(Path(corpus_dir).glob("*.jsonl.gz"))
     if not files:
         raise DataError(f"No documentation corpus in {corpus_dir}.")
@@ -436,7 +432,6 @@ def trained_and_held_out_pages(run_dir: str | Path) -> TrainingPages:
             raise ValueError("not a config object")
     except (OSError, ValueError, RecursionError):
         return TrainingPages(note=f"Run '{name}' has no readable config.json: its training pages are unknown.")
-    from iacdemo.training.data import load_rows, split_by_page
 
     if not isinstance(config, dict) or not str(config.get("dataset") or "").strip():
         return TrainingPages(note=f"Run '{name}' records no dataset: its training pages are unknown.")
@@ -548,8 +543,6 @@ class PageScores:
 def score_pages(session: Any, paths: Sequence[str], pages: dict[str, CorpusPage], adapter: str | None, *,
                 max_tokens: int, window: int, progress: Any = None) -> list[PageScores]:
     """Each page's perplexity under the base model and (if given) the adapter, in the order picked."""
-    from iacdemo.generation.perplexity import perplexity_compare
-
     if not paths:
         raise ConfigError("Pick a documentation page to score.")
     results = []

@@ -11,6 +11,7 @@ import html
 import gradio as gr
 
 from iacdemo.errors import IacdemoError
+from iacdemo.models import memory_summary
 from iacdemo.ui.state import AppContext
 
 REFRESH_SECONDS = 5.0
@@ -40,8 +41,6 @@ def space_note_html(ctx: AppContext) -> str:
 
 def header_html(ctx: AppContext) -> str:
     """The header's HTML for the current state; never raises (a broken setting shows as text)."""
-    from iacdemo.models import memory_summary
-
     try:
         device, dtype = ctx.device()
         device_text = f"{device} ({dtype})"

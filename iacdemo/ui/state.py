@@ -15,6 +15,8 @@ import threading
 from typing import Any, Callable, TypeVar
 
 from iacdemo.errors import IacdemoError
+from iacdemo.generation.session import ModelSession
+from iacdemo.models import load_tokenizer, pick_device
 from iacdemo.settings import Settings, get_settings
 
 T = TypeVar("T")
@@ -43,8 +45,6 @@ class AppContext:
     # -- device ---------------------------------------------------------------------------------------
     def device(self) -> tuple[str, str]:
         """(device, dtype name) as the model loader will pick them; raises ConfigError for a bad setting."""
-        from iacdemo.models import pick_device
-
         device, dtype = pick_device(self.settings.device)
         return device, str(dtype).replace("torch.", "")
 
@@ -63,8 +63,6 @@ class AppContext:
             return self._model_session
         with self._model_lock:
             if self._model_session is None:
-                from iacdemo.generation.session import ModelSession
-
                 self._model_session = ModelSession.load(self.model_id, settings=self.settings, progress=progress)
             return self._model_session
 
@@ -75,7 +73,6 @@ class AppContext:
             raise IacdemoError("Pick a model first.")
         if model_id == self.model_id and self._model_session is not None:
             return self._model_session
-        from iacdemo.generation.session import ModelSession
 
         with self._model_lock:
             session = ModelSession.load(model_id, settings=self.settings, progress=progress)
@@ -89,6 +86,5 @@ class AppContext:
         session = self._model_session
         if session is not None and session.model_id == model_id:
             return session.tokenizer
-        from iacdemo.models import load_tokenizer
 
         return self.service(f"tokenizer:{model_id}", lambda: load_tokenizer(model_id, self.settings))

@@ -23,10 +23,13 @@ import pandas as pd
 
 from iacdemo.corpus.catalog import list_corpora
 from iacdemo.errors import ConfigError, IacdemoError, JobError
+from iacdemo.models import MODELS
 from iacdemo.safe_paths import check_name, resolve_inside
 from iacdemo.settings import Settings
 from iacdemo.training import runs
 from iacdemo.training.config import TrainConfig, quick_demo
+from iacdemo.training.data import ensure_quick_demo_dataset
+from iacdemo.training.export import export_merged
 from iacdemo.training.runner import JobRunner, JobSnapshot, auto_run_name
 from iacdemo.ui import train_views as views
 from iacdemo.ui.state import AppContext
@@ -53,8 +56,6 @@ def training_device(ctx: AppContext) -> str:
 
 
 def model_choices(settings: Settings) -> list[str]:
-    from iacdemo.models import MODELS
-
     ids = list(MODELS)
     return ids if settings.default_model in ids else [settings.default_model, *ids]
 
@@ -102,8 +103,6 @@ def command_text(ctx: AppContext, values: Mapping[str, Any]) -> str:
 
 
 def ensure_demo_dataset(ctx: AppContext, progress: Progress | None = None) -> Path:
-    from iacdemo.training.data import ensure_quick_demo_dataset
-
     return ensure_quick_demo_dataset(ctx.settings, progress=progress)
 
 
@@ -164,8 +163,6 @@ def delete_job(ctx: AppContext, run_name: str | None, confirmed: bool) -> str:
 def export_job(ctx: AppContext, run_name: str | None, folder: str | None,
                progress: Progress | None = None) -> Path:
     """Merge a run's adapter into its base model, saved under the cache's exports dir (nowhere else)."""
-    from iacdemo.training.export import export_merged
-
     if ctx.settings.on_space:
         raise JobError("Exporting merged models is off on this shared Space (disk and memory are shared). "
                        + views.duplicate_hint(ctx.settings))

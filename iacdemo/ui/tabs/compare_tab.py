@@ -11,15 +11,17 @@ import threading
 from typing import Any
 
 import gradio as gr
+from gradio.context import Context
 
 from iacdemo.errors import ConfigError, DataError
-from iacdemo.generation.gen_settings import COMPARE as PRESET
-from iacdemo.generation.gen_settings import GenSettings
+from iacdemo.generation.gen_settings import COMPARE as PRESET, GenSettings
 from iacdemo.generation.presets import Presets, load_presets
 from iacdemo.generation.recording import Recorder, replay
 from iacdemo.generation.side_by_side import default_columns, stream_side_by_side
 from iacdemo.hcl.highlight import highlight_css
 from iacdemo.settings import SYSTEM_PROMPT
+from iacdemo.terraform.real import terraform_lines as lines
+from iacdemo.terraform.schema import load_schema
 from iacdemo.ui.compare_views import (MAX_PANES, NO_ADAPTER, PENDING_CHECK_HTML, Conversation, StopSwitches,
                                       adapter_choices, attach_run_adapter, button_label, check_answers,
                                       check_html, column_notes, default_adapter_choice, describe_recording,
@@ -42,8 +44,6 @@ INITIAL_LABELS = ["Base model", "Fine-tuned (pick an adapter)", "Base + retrieve
 
 def terraform_lines(code: str) -> list[str]:
     """Terraform's own diagnostics where real mode is available (iacdemo.terraform.real)."""
-    from iacdemo.terraform.real import terraform_lines as lines
-
     return lines(code)
 
 
@@ -62,8 +62,6 @@ def warm_schema(ctx: AppContext) -> None:
     """Start reading the provider schema in the background while the model generates (it takes seconds
     the first time, from the docs); `check_answers` later picks it up from memory."""
     def start() -> threading.Thread:
-        from iacdemo.terraform.schema import load_schema
-
         thread = threading.Thread(target=lambda: _quietly(load_schema, ctx.settings), name="iacdemo-schema",
                                   daemon=True)
         thread.start()
@@ -80,8 +78,6 @@ def _quietly(fn, *args) -> None:
 
 
 def schema(ctx: AppContext):
-    from iacdemo.terraform.schema import load_schema
-
     return load_schema(ctx.settings)
 
 
@@ -326,8 +322,6 @@ def pin_message(choice: str | None, settings) -> tuple:
 
 def _on_tab_select(fn: Any, inputs: Any, outputs: Any) -> None:
     """Refresh lists when the visitor opens this tab: runs finish while the app is up."""
-    from gradio.context import Context
-
     tab = Context.block
     if isinstance(tab, gr.Tab):
         tab.select(fn, inputs=inputs, outputs=outputs, queue=False, api_visibility="private",

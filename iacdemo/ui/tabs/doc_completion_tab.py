@@ -9,6 +9,7 @@ trained on.
 from __future__ import annotations
 
 import gradio as gr
+from gradio.context import Context
 
 from iacdemo.errors import ConfigError, DataError
 from iacdemo.generation.callouts import CALLOUT_CSS
@@ -206,8 +207,6 @@ def build(ctx: AppContext) -> None:
                   queue=False, api_visibility="private", show_progress="hidden")
     adapter.change(lambda choice: page_picker_update(choice, ctx), inputs=adapter, outputs=[page, split_md],
                    api_visibility="private", show_progress="hidden")
-
-    from gradio.context import Context
 
     tab = Context.block
     if isinstance(tab, gr.Tab):

@@ -21,6 +21,9 @@ from iacdemo.evaluation.live import DONE, ERROR, run_with_updates
 from iacdemo.evaluation.tasks import Task, load_tasks, select_tasks
 from iacdemo.number_input import parse_number
 from iacdemo.settings import Settings
+from iacdemo.terraform.real import mode_choices, resolve_mode
+from iacdemo.terraform.schema import load_schema
+from iacdemo.training.runs import list_runs
 from iacdemo.ui import evaluate_views as views
 from iacdemo.ui.feedback import error_box, hide_error, show_error
 from iacdemo.ui.state import AppContext
@@ -40,8 +43,6 @@ LET_THROUGH = (KeyboardInterrupt, SystemExit)
 # ---- form -> evaluation ------------------------------------------------------------------------------------
 def adapter_choices(settings: Settings) -> list[tuple[str, str]]:
     """Training runs that have an adapter, newest first: (run (model), adapter folder)."""
-    from iacdemo.training.runs import list_runs
-
     return [(f"{run.name} ({run.model or 'unknown model'}, {run.status})", str(run.adapter_path))
             for run in list_runs(settings) if run.adapter_path is not None]
 
@@ -136,8 +137,6 @@ def stream_generation(ctx: AppContext, picked, adapter, difficulties, count, sam
 
 def _mode(ctx: AppContext, mode: str | None) -> str:
     """The picked scoring mode (static when none is picked); real where unavailable is a clear error."""
-    from iacdemo.terraform.real import resolve_mode
-
     return resolve_mode(mode or "static", ctx.settings)
 
 
@@ -151,14 +150,10 @@ def run_reference(ctx: AppContext, difficulties: Sequence[Any] | None, count: An
 
 
 def _mode_choices(settings: Settings) -> list[tuple[str, str]]:
-    from iacdemo.terraform.real import mode_choices
-
     return mode_choices(settings)
 
 
 def _schema(ctx: AppContext):
-    from iacdemo.terraform.schema import load_schema
-
     return load_schema(ctx.settings)
 
 

@@ -10,6 +10,7 @@ import functools
 from typing import Any
 
 import gradio as gr
+from gradio.context import Context
 
 from iacdemo.ui import train_views as views
 from iacdemo.ui.feedback import error_box, hide_error, show_error
@@ -253,8 +254,6 @@ def build(ctx: AppContext) -> None:
     stop_btn.click(_guarded(on_stop, 1), inputs=owned, outputs=[errors], **private)
     watch_btn.click(lambda name: name, inputs=run_pick, outputs=watched, **quiet).then(**stream)
     gr.on(triggers=None, fn=on_load, outputs=[watched, widgets["dataset"], *runs_outputs], **quiet).then(**stream)
-    from gradio.context import Context
-
     if isinstance(Context.block, gr.Tab):  # opening the tab re-reads what may have changed meanwhile
         Context.block.select(refresh_lists, outputs=[widgets["dataset"], *runs_outputs], **quiet)
 
