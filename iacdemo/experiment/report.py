@@ -309,7 +309,7 @@ def render_markdown(report: dict, results: dict) -> str:
     if report.get("iac_eval"):
         ie = report["iac_eval"]
         lines += [f"IaC-Eval: {len(ie['tasks'] or [])} dev tasks (difficulty {ie['difficulty']}, first {ie['limit']}), "
-                  f"**{ie['mode']} mode** ({'Terraform plan' if ie['mode'] == 'real' else 'static emulated plan: no Terraform here'}).", ""]
+                  f"**{ie['mode']} mode** ({'Terraform plan' if ie['mode'] == 'real' else 'the static emulated plan, not Terraform: [iac_eval].mode'}).", ""]
     lines += ["## Headline", "", compact_table(rows), "", "## Every measurement", "",
               "| system | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
               "|---" * (len(COLUMNS) + 1) + "|"]
