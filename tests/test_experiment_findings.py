@@ -32,3 +32,12 @@ def test_verdict_words():
     assert _verdict(PARTLY) == "**partly reproduced**"
     assert _verdict(True) == "**reproduced**" and _verdict(False) == "**not reproduced**"
     assert _verdict(None) == "not measurable"
+
+
+def test_a_python_example_in_a_python_answer_is_still_prose():
+    from iacdemo.experiment.measures import is_prose
+
+    python = ("Lists are mutable and tuples are not. For example:\n\n```python\nitems = [1, 2]\nitems.append(3)\n```\n")
+    assert is_prose(python)  # the tuned SmolLM2's answer to the list/tuple question looked like this
+    assert not is_prose("Here is how:\n\n```hcl\nlocals { a = 1 }\n```\n")
+    assert not is_prose("Here it is:\n\n```\nresource \"aws_s3_bucket\" \"b\" {\n}\n```\n")
