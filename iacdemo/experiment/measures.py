@@ -46,6 +46,7 @@ DEFAULT_GENERAL_PROMPTS = (
     "How many minutes are there in a day? Explain briefly.",
 )
 
+_TERRAFORM_FENCE = re.compile(r"```[ \t]*(?:hcl|terraform|tf)\b", re.I)
 _HCL_LIKE = re.compile(r'^\s*(?:resource|data|provider|module|variable|terraform)\s+("[^"]*"\s*)*\{', re.M)
 
 
@@ -106,11 +107,15 @@ def code_rates(answers: Sequence[str], schema) -> dict:
 
 
 def is_prose(text: str) -> bool:
-    """A general question answered as a person would: words, no code block, no HCL, no docs voice."""
+    """A general question answered as a person would: words, no Terraform, no docs voice.
+
+    A Python example in an answer about Python is still an answer to the question; Terraform (a fenced
+    hcl/terraform block or HCL-looking lines) or the docs' voice in reply to a general question is not.
+    """
     text = (text or "").strip()
     if len(re.findall(r"[A-Za-z]{2,}", text)) < 4:
         return False
-    return "```" not in text and not _HCL_LIKE.search(text) and not docs_artefacts(text)
+    return not _TERRAFORM_FENCE.search(text) and not _HCL_LIKE.search(text) and not docs_artefacts(text)
 
 
 def prose_rate(answers: Sequence[str]) -> float | None:

@@ -81,7 +81,12 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _verdict(ok: bool | None) -> str:
+PARTLY = "partly"  # a verdict: some of the finding's numbers moved the original's way, not all
+
+
+def _verdict(ok: bool | str | None) -> str:
+    if ok == PARTLY:
+        return "**partly reproduced**"
     return "not measurable" if ok is None else ("**reproduced**" if ok else "**not reproduced**")
 
 
@@ -93,17 +98,23 @@ def findings(rows: dict[str, dict]) -> list[dict]:
     """The original's three findings (and the next steps' claims) as numbers with a verdict."""
     base, tuned = rows.get("base", {}), rows.get("tuned", {})
     out = []
-    learned_type = _cmp(tuned.get("probe_right_type"), base.get("probe_right_type"), lambda t, b: t >= b)
+    # "Learned the type" needs the tuned model to write it at all: 0 -> 0 is not learning.
+    learned_type = _cmp(tuned.get("probe_right_type"), base.get("probe_right_type"), lambda t, b: t > 0 and t >= b)
     learned_ppl = _cmp(tuned.get("ppl_trained"), base.get("ppl_trained"), lambda t, b: t < b)
     invented = tuned.get("probe_known_args")
+    if learned_type is None or invented is None:
+        learned = PARTLY if learned_ppl or learned_type else (None if learned_ppl is None else False)
+    elif learned_type and learned_ppl is not False and invented < 1.0:
+        learned = True
+    else:
+        learned = PARTLY if learned_ppl or learned_type else False
     out.append({
         "finding": "1. Learned the types, but invented their arguments",
         "numbers": (f"trained-page perplexity base {_fmt(base.get('ppl_trained'))} → tuned {_fmt(tuned.get('ppl_trained'))} "
                     f"(held-out {_fmt(base.get('ppl_held_out'))} → {_fmt(tuned.get('ppl_held_out'))}); docs-probe right type "
                     f"{_fmt(base.get('probe_right_type'))} → {_fmt(tuned.get('probe_right_type'))}; share of the tuned "
                     f"model's probe arguments that exist: {_fmt(invented)}"),
-        "reproduced": None if learned_type is None or invented is None else bool(
-            learned_type and (learned_ppl is not False) and invented < 1.0)})
+        "reproduced": learned})
     chat_lost = _cmp(tuned.get("code_block_rate"), base.get("code_block_rate"), lambda t, b: t < b)
     prose_lost = _cmp(tuned.get("prose_rate"), base.get("prose_rate"), lambda t, b: t < b)
     forgot = None if tuned.get("forgetting_ratio") is None else tuned["forgetting_ratio"] > 1.0
@@ -112,7 +123,9 @@ def findings(rows: dict[str, dict]) -> list[dict]:
         "numbers": (f"code-block rate base {_fmt(base.get('code_block_rate'))} → tuned {_fmt(tuned.get('code_block_rate'))}; "
                     f"prose answers to general questions {_fmt(base.get('prose_rate'))} → {_fmt(tuned.get('prose_rate'))}; "
                     f"forgetting ratio {_fmt(tuned.get('forgetting_ratio'))}"),
-        "reproduced": None if chat_lost is None and prose_lost is None else bool(chat_lost or prose_lost or forgot)})
+        # Answering chat with docs is the finding; a higher perplexity on general text alone is only part of it.
+        "reproduced": (None if chat_lost is None and prose_lost is None else
+                       True if chat_lost or prose_lost else PARTLY if forgot else False)})
     drifted = _cmp(tuned.get("drift_rate"), base.get("drift_rate"), lambda t, b: t > b)
     out.append({
         "finding": "3. Drifted into the docs' voice",
@@ -296,7 +309,7 @@ def render_markdown(report: dict, results: dict) -> str:
     if report.get("iac_eval"):
         ie = report["iac_eval"]
         lines += [f"IaC-Eval: {len(ie['tasks'] or [])} dev tasks (difficulty {ie['difficulty']}, first {ie['limit']}), "
-                  f"**{ie['mode']} mode** ({'Terraform plan' if ie['mode'] == 'real' else 'static emulated plan: no Terraform here'}).", ""]
+                  f"**{ie['mode']} mode** ({'Terraform plan' if ie['mode'] == 'real' else 'the static emulated plan, not Terraform: [iac_eval].mode'}).", ""]
     lines += ["## Headline", "", compact_table(rows), "", "## Every measurement", "",
               "| system | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
               "|---" * (len(COLUMNS) + 1) + "|"]

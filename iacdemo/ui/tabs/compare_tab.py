@@ -14,12 +14,16 @@ import gradio as gr
 from gradio.context import Context
 
 from iacdemo.errors import ConfigError, DataError
-from iacdemo.generation.gen_settings import COMPARE as PRESET, GenSettings
+from iacdemo.experiment.compare_repair import repair_panes, rounds_markdown
+from iacdemo.experiment.repair import default_diagnostics
+from iacdemo.generation.gen_settings import COMPARE as PRESET
+from iacdemo.generation.gen_settings import GenSettings
 from iacdemo.generation.presets import Presets, load_presets
 from iacdemo.generation.recording import Recorder, replay
 from iacdemo.generation.side_by_side import default_columns, stream_side_by_side
 from iacdemo.hcl.highlight import highlight_css
 from iacdemo.settings import SYSTEM_PROMPT
+from iacdemo.terraform.real import resolve_mode
 from iacdemo.terraform.real import terraform_lines as lines
 from iacdemo.terraform.schema import load_schema
 from iacdemo.ui.compare_views import (MAX_PANES, NO_ADAPTER, PENDING_CHECK_HTML, Conversation, StopSwitches,
@@ -40,6 +44,7 @@ REPLAY_SPEEDS = [("1x (as recorded)", 1.0), ("2x", 2.0), ("4x", 4.0)]
 PIN_INFO = "Steps and final loss of each run; Pin makes the picked run everyone's default"
 FORM_ORDER = ("temperature", "top_p", "repetition_penalty", "max_new_tokens", "seed")  # on_send's order
 INITIAL_LABELS = ["Base model", "Fine-tuned (pick an adapter)", "Base + retrieved docs"]
+REPAIR_ROUNDS = 2  # the experiment's repair system; more rounds rarely help a small model
 
 
 def terraform_lines(code: str) -> list[str]:
@@ -131,6 +136,10 @@ def build(ctx: AppContext) -> None:
                                         buttons=["copy"], feedback_options=None, layout="bubble"))
                 checks.append(gr.HTML("", elem_id=f"compare-check-{i}"))
             columns.append(column)
+    with gr.Accordion(f"Repair: each answer's problems fed back, up to {REPAIR_ROUNDS} rounds", open=False,
+                      elem_id="compare-repair-box"):
+        repair_btn = gr.Button("Repair these answers", elem_id="compare-repair")
+        repair_view = gr.Markdown("", elem_id="compare-repair-rounds")
     with gr.Accordion("Record and replay (for talks)", open=False, elem_id="compare-recordings"):
         gr.Markdown("Record the last comparison to a JSON file, and replay any recording with its original "
                     "streaming timing, with no model needed.", elem_classes=HIDE_IN_PRESENT)
@@ -271,6 +280,27 @@ def build(ctx: AppContext) -> None:
                     conv=Conversation(labels=list(labels), histories=histories, recording=recording),
                     check_values=check_values + [""] * (MAX_PANES - len(labels)))
 
+    def on_repair(conv, system_prompt, adapter_choice, temp, top, penalty, max_new, seed_value,
+                  request: gr.Request):
+        """The last answers' diagnostics fed back to each pane's own model, every round shown."""
+        key = session_key(request)
+        stop_event = stops.arm(key)
+        try:
+            gen = GenSettings.from_values(dict(zip(FORM_ORDER, (temp, top, penalty, max_new, seed_value))), PRESET,
+                                          settings)
+            conv = conv or Conversation()
+            session = ctx.model_session()
+            cols = default_columns(attach_run_adapter(session, adapter_choice, settings), rag=True)
+            cols = [c for label in conv.labels for c in cols if c.label == label]
+            diagnose = default_diagnostics(schema(ctx), resolve_mode("auto", settings))
+            panes = repair_panes(session, cols, conv.histories, gen, diagnose=diagnose, rounds=REPAIR_ROUNDS,
+                                 system_prompt=system_prompt, settings=settings, stop_event=stop_event)
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            return show_error(exc), gr.update()
+        finally:
+            stops.release(key, stop_event)
+        return hide_error(), rounds_markdown(conv.labels, panes, REPAIR_ROUNDS)
+
     def on_record(conv):
         try:
             path = save_recording(getattr(conv, "recording", None), settings)
@@ -299,6 +329,9 @@ def build(ctx: AppContext) -> None:
                   api_visibility="private")
     replay_btn.click(on_replay, inputs=[recordings, speed], outputs=outputs, concurrency_limit=4,
                      concurrency_id="replay", api_visibility="private", show_progress="minimal")
+    repair_btn.click(on_repair, inputs=[conversation, system, adapter, *(controls[name] for name in FORM_ORDER)],
+                     outputs=[errors, repair_view], concurrency_limit=4, concurrency_id="model-generation",
+                     api_visibility="private", show_progress="minimal")
     record_btn.click(on_record, inputs=conversation, outputs=[errors, record_info, recordings],
                      api_visibility="private")
     refresh_btn.click(refresh_adapters, inputs=[adapter, adapter_picked], outputs=[adapter, recordings], queue=False,

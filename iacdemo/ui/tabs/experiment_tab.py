@@ -29,7 +29,8 @@ def build(ctx: AppContext) -> None:
                 "Finished steps are cached: starting again continues where it stopped.")
     with gr.Row():
         picked = gr.Dropdown(configs, value=configs[0] if configs else None, label="Experiment config",
-                             elem_id="experiment-config", scale=4)
+                             info="One of experiments/*.toml, or type the path of your own config",
+                             allow_custom_value=True, elem_id="experiment-config", scale=4)
         start = gr.Button("Start / continue", variant="primary", elem_id="experiment-start", scale=1)
         stop = gr.Button("Stop", elem_id="experiment-stop", scale=1)
     errors = error_box("experiment-error")
