@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from pathlib import Path
 import shutil
 import signal
 import time
@@ -174,7 +175,12 @@ def test_kill9_is_reported_as_failed(runner, datasets_root, job_settings, tiny_m
     name = runner.start(small(datasets_root / "dynamodb", "killed", model=str(tiny_model_dir), max_steps=10**5))
     snap = wait_for_step(runner, name, 1)
     assert snap.running
-    os.killpg(read_status(job_settings.runs_dir / name)["launcher_pid"], signal.SIGKILL)
+    pid = read_status(job_settings.runs_dir / name)["launcher_pid"]
+    autogroup = Path(f"/proc/{pid}/autogroup")
+    if autogroup.exists() and job_settings.job_niceness > 0:  # the job's own session yields to the app's
+        assert autogroup.read_text().split()[-1] == str(job_settings.job_niceness)
+        assert Path("/proc/self/autogroup").read_text().split()[0] != autogroup.read_text().split()[0]
+    os.killpg(pid, signal.SIGKILL)
     deadline = time.monotonic() + 30
     while runner.poll(name).running and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -7,7 +7,9 @@ A presenter trains and compares at the same time. With both on all cores, genera
   the app whenever both want a core, and the job gets everything the app leaves idle. The job runs in
   its own session, and Linux's autogroup scheduling (on by default on desktops and these machines)
   shares the CPU fairly between sessions whatever their processes' nice values: `os.nice` alone left
-  generation as slow as before. So the job also lowers its session's priority (`/proc/self/autogroup`);
+  generation as slow as before. So the JobRunner, which made that session, also lowers the session's
+  priority (`/proc/<job pid>/autogroup`). Only the runner does it: a job started from a terminal must
+  not renice the user's whole terminal session;
 * while the app runs its model, it keeps a marker file in the runs dir (`app_using_model`); the job
   checks it before every micro-batch and drops to `Settings.job_yield_threads` torch threads until it
   is gone (per optimizer step was too late: one step takes longer than a short answer).
@@ -88,14 +90,13 @@ def app_is_using_model(runs_dir: Path) -> bool:
     return isinstance(owner, dict) and isinstance(owner.get("pid"), int) and pid_alive(owner["pid"])
 
 
-AUTOGROUP = Path("/proc/self/autogroup")
-
-
-def lower_session_priority(niceness: int, log: logging.Logger | None = None, path: Path = AUTOGROUP) -> bool:
-    """Give this process's session (its autogroup) the nice value `niceness`; False where there is none.
-
-    Without it a job in its own session gets half the CPU however nice it is (see the module docstring).
+def lower_session_priority(pid: int, niceness: int, log: logging.Logger | None = None) -> bool:
+    """Give the session (autogroup) of `pid`, a session leader, the nice value `niceness`; False where
+    there is no autogroup. Without it a job in its own session gets half the CPU however nice it is.
     """
+    path = Path(f"/proc/{pid}/autogroup")
+    if niceness <= 0:
+        return False
     try:
         path.write_text(str(niceness))
         return True
@@ -125,7 +126,6 @@ class TrainerCpuShare:
             os.nice(self.niceness)
         except OSError as exc:  # not permitted (a container policy): train at normal priority
             self.log.warning("Could not lower the job's CPU priority: %s", exc)
-        lower_session_priority(self.niceness, self.log)
 
     def update(self) -> None:
         """Called before every micro-batch: switch thread count when the app starts/stops generating."""

@@ -206,6 +206,9 @@ class JobRunner:
                 finally:
                     console.close()
                 self._procs[name] = proc
+                # the job's session is its own: lower the whole session, or the scheduler's autogroups
+                # would still give it half the CPU while the app generates (cpu_share.py)
+                cpu_share.lower_session_priority(proc.pid, self.settings.job_niceness)
                 self._write_lock({"pid": proc.pid, "run_name": name, "since": time.time(),
                                   "start_ticks": runs.process_start_ticks(proc.pid)})
                 runs.write_status(run_dir, launcher_pid=proc.pid)
