@@ -158,15 +158,15 @@ def build(ctx: AppContext) -> None:
         texts = list(stream.texts)
         yield [hide_error(), "Generating…", *layout, *views(texts)]
         try:
-            for texts in stream:
-                yield [gr.update(), gr.update(), *[gr.update()] * (2 * PANES), *views(texts)]
+            for texts in stream:  # the layout again on every tick: a client may skip a tick, never the titles
+                yield [gr.update(), gr.update(), *layout, *views(texts)]
         except Exception as exc:  # noqa: BLE001
             yield [show_error(exc), "", *[gr.update()] * (3 * PANES)]
             return
         finally:
             stops.release(key, stop_event)
         summary = stats_line(stream) + "".join(f"\n\n{note}" for note in stream.notes)
-        yield [gr.update(), summary, *[gr.update()] * (2 * PANES), *views(texts)]
+        yield [gr.update(), summary, *layout, *views(texts)]
 
     def on_score(adapter_choice, picked, progress=gr.Progress()):
         try:
