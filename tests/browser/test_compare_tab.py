@@ -244,3 +244,27 @@ def test_presentation_mode_has_one_click_presets(app_server, tuned_run, page):
     expect(bot_text(page, 1)).to_have_text(re.compile(r"\w{3,}"))
     page.evaluate("window.scrollTo(0, 0)")
     save(page, "present-compare", publish=True)
+
+
+def test_repair_mode_shows_each_round_per_pane(app_server, tuned_run, page):
+    open_compare(page, app_server)
+    choose_tuned_adapter(page)
+    set_short_answers(page)
+    page.get_by_text("Repair: each answer's problems fed back").first.click()
+    rounds, error = page.locator("#compare-repair-rounds"), page.locator("#compare-error")
+    page.locator("#compare-repair").click()  # nothing to repair yet
+    expect(error).to_contain_text("Send a request first", timeout=30_000)
+
+    fill(page, "compare-message", "Write a Terraform aws_dynamodb_table with a hash key id.")
+    page.locator("#compare-send").click()
+    expect(page.locator("#compare-status")).to_contain_text("tokens/s", timeout=GENERATION_TIMEOUT_MS)
+    page.locator("#compare-repair").click()
+    expect(rounds).to_contain_text("Round 0 (first answer)", timeout=GENERATION_TIMEOUT_MS)
+    expect(error).to_be_hidden()
+    text = rounds.inner_text()
+    # one section per pane, each naming its outcome; a pane with problems shows them and the repair rounds
+    assert "Base model" in text and f"Fine-tuned ({TUNED_RUN})" in text, text
+    assert re.search(r"clean at once|clean after \d repair|problem\(s\) left after \d repair", text), text
+    if "left after" in text:
+        assert "Round 1 (repair 1)" in text, text
+    assert app_server.alive()
