@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from iacdemo.corpus.build import build_corpus
 from iacdemo.settings import Settings, get_settings
 
 # Asking for one of these loads the real model, trains, starts the app or a real Terraform.
@@ -71,3 +72,13 @@ def tasks(settings):
     from iacdemo.evaluation.tasks import load_tasks
 
     return load_tasks(settings=settings)
+
+
+@pytest.fixture(scope="session")
+def page_dataset(settings, tmp_path_factory, loaded_model) -> Path:
+    """A real one-page corpus (DynamoDB contributor insights) for tests that launch training jobs."""
+    out = tmp_path_factory.mktemp("page-data") / "page"
+    build_corpus(None, out_dir=out, seq_len=256, services=["DynamoDB"],
+                 path_pattern="*/r/dynamodb_contributor_insights.html.markdown", settings=settings,
+                 tokenizer=loaded_model.tokenizer)
+    return out

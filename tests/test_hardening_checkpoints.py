@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 import torch
 
 from iacdemo.settings import REPO_ROOT
@@ -22,17 +21,6 @@ class _Payload:
 
     def __reduce__(self):
         return (os.system, (f"touch {self.marker}",))
-
-
-@pytest.fixture(scope="module")
-def page_dataset(settings, tmp_path_factory, loaded_model):
-    from iacdemo.corpus.build import build_corpus
-
-    out = tmp_path_factory.mktemp("ckpt-data") / "page"
-    build_corpus(None, out_dir=out, seq_len=256, services=["DynamoDB"],
-                 path_pattern="*/r/dynamodb_contributor_insights.html.markdown", settings=settings,
-                 tokenizer=loaded_model.tokenizer)
-    return out
 
 
 def _cpt(tiny_model_dir, dataset, out, *extra):

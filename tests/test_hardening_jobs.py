@@ -13,17 +13,6 @@ from iacdemo.training.runner import JobRunner
 WAIT = 300
 
 
-@pytest.fixture(scope="module")
-def page_dataset(settings, tmp_path_factory, loaded_model):
-    from iacdemo.corpus.build import build_corpus
-
-    out = tmp_path_factory.mktemp("lock-data") / "page"
-    build_corpus(None, out_dir=out, seq_len=256, services=["DynamoDB"],
-                 path_pattern="*/r/dynamodb_contributor_insights.html.markdown", settings=settings,
-                 tokenizer=loaded_model.tokenizer)
-    return out
-
-
 def _until(predicate, timeout=WAIT):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
