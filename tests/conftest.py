@@ -12,9 +12,10 @@ import pytest
 
 from iacdemo.corpus.build import build_corpus
 from iacdemo.settings import Settings, get_settings
+from tests.real_terraform import TerraformCli, terraform_cli as find_terraform_cli
 
 # Asking for one of these loads the real model, trains, starts the app or a real Terraform.
-SLOW_FIXTURES = frozenset({"loaded_model", "tiny_model_dir", "app_server", "browser", "page"})
+SLOW_FIXTURES = frozenset({"loaded_model", "tiny_model_dir", "app_server", "browser", "page", "terraform_cli"})
 
 
 def pytest_collection_modifyitems(config, items):
@@ -82,3 +83,12 @@ def page_dataset(settings, tmp_path_factory, loaded_model) -> Path:
                  path_pattern="*/r/dynamodb_contributor_insights.html.markdown", settings=settings,
                  tokenizer=loaded_model.tokenizer)
     return out
+
+
+@pytest.fixture(scope="session")
+def terraform_cli(tmp_path_factory) -> TerraformCli:
+    """Real Terraform with the mirrored AWS provider, offline (skips, saying why, where either is absent)."""
+    cli = find_terraform_cli(tmp_path_factory.mktemp("terraform"))
+    if isinstance(cli, str):
+        pytest.skip(cli)
+    return cli

@@ -2,12 +2,6 @@
 same programs run through real `terraform validate` where Terraform and the AWS provider mirror exist."""
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from iacdemo.hcl.check import check_hcl
@@ -150,73 +144,17 @@ def test_duplicated_attribute_is_a_parse_error_with_a_line(schema):
 
 # --- the same programs in real Terraform --------------------------------------------------------------
 
-def _mirror() -> Path | None:
-    for root in filter(None, [os.environ.get("IACDEMO_TF_MIRROR"), "/opt/tf-plugins"]):
-        if list(Path(root).glob("registry.terraform.io/hashicorp/aws/*/*/terraform-provider-aws_*")):
-            return Path(root)
-    return None
-
-
-@pytest.fixture(scope="module")
-def terraform_dir(tmp_path_factory):
-    terraform, mirror = shutil.which("terraform"), _mirror()
-    if terraform is None or mirror is None:
-        pytest.skip(f"real Terraform cross-check skipped: terraform on PATH: {bool(terraform)}, AWS provider mirror "
-                    "found: {bool(mirror)} (set IACDEMO_TF_MIRROR to the folder holding registry.terraform.io)")
-    work = tmp_path_factory.mktemp("tf")
-    config = work / "cli.tfrc"
-    config.write_text(f'provider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n'
-                      '    include = ["registry.terraform.io/hashicorp/aws"]\n  }\n  direct {\n'
-                      '    exclude = ["registry.terraform.io/hashicorp/aws"]\n  }\n}\n')
-    env = {**os.environ, "TF_CLI_CONFIG_FILE": str(config), "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
-    (work / "main.tf").write_text('terraform {\n  required_providers {\n    aws = { source = "hashicorp/aws" }\n  }\n}\n')
-    init = subprocess.run([terraform, "init", "-input=false", "-no-color"], cwd=work, env=env,
-                          capture_output=True, text=True, timeout=300)
-    if init.returncode != 0:
-        pytest.skip(f"real Terraform cross-check skipped: terraform init failed offline: {init.stderr[-300:]}")
-    return terraform, work, env
-
-
-HEADER = 'terraform {\n  required_providers {\n    aws = { source = "hashicorp/aws" }\n  }\n}\n'
 # Terraform rejects these while loading the configuration, before a provider starts, and a load error stops
 # the validation of every other module: each of them is validated alone (a fraction of a second).
 LOAD_TIME = frozenset({"variables not allowed", "destroy provisioner reference"})
 
 
-def _errors(terraform: str, work: Path, env: dict) -> list[dict]:
-    run = subprocess.run([terraform, "validate", "-json", "-no-color"], cwd=work, env=env,
-                         capture_output=True, text=True, timeout=300)
-    return [d for d in json.loads(run.stdout).get("diagnostics", []) if d.get("severity") == "error"]
-
-
-@pytest.mark.slow
-def test_real_terraform_agrees(terraform_dir, schema):
+def test_real_terraform_agrees(terraform_cli, schema):
     """Every validate-time case: real `terraform validate` rejects it with the same summary, and accepts the
-    fixed queue; the static check says the same. The cases are modules of one configuration, validated at
-    once, so the AWS provider starts once rather than once per case (a minute each on a busy machine)."""
-    terraform, work, env = terraform_dir
+    fixed queue; the static check says the same."""
     cases = sorted(CASES.items()) + [("valid", (QUEUE_OK, "", ""))]
-    real: dict[str, list[str]] = {}
-    for name in sorted(LOAD_TIME):
-        alone = work / "alone" / name.replace(" ", "-")
-        alone.mkdir(parents=True)
-        (alone / "main.tf").write_text(HEADER + CASES[name][0])
-        real[name] = [d["summary"] for d in _errors(terraform, alone, env)]
-    modules = [(name, code) for name, (code, _, _) in cases if name not in LOAD_TIME]
-    root = HEADER
-    for i, (name, code) in enumerate(modules):
-        (work / f"case{i}").mkdir()
-        (work / f"case{i}" / "main.tf").write_text(HEADER + code)
-        root += f'module "case{i}" {{\n  source = "./case{i}"\n}}\n'
-    (work / "main.tf").write_text(root)
-    init = subprocess.run([terraform, "init", "-input=false", "-no-color"], cwd=work, env=env,
-                          capture_output=True, text=True, timeout=300)  # registers the modules
-    assert init.returncode == 0, init.stderr[-500:]
-    by_file: dict[str, list[str]] = {}
-    for diagnostic in _errors(terraform, work, env):
-        by_file.setdefault((diagnostic.get("range") or {}).get("filename", "?"), []).append(diagnostic["summary"])
-    assert set(by_file) <= {f"case{i}/main.tf" for i in range(len(modules))}, by_file  # each error is one case's
-    real.update((name, by_file.get(f"case{i}/main.tf", [])) for i, (name, _) in enumerate(modules))
+    errors = terraform_cli.validate_each({name: code for name, (code, _, _) in cases}, alone=LOAD_TIME)
+    real = {name: [d["summary"] for d in found] for name, found in errors.items()}
     disagreements = []
     for name, (code, summary, _) in cases:
         static = check_hcl(code, schema).plannable

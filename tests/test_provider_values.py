@@ -16,7 +16,6 @@ from iacdemo.errors import DataError
 from iacdemo.hcl.check import check_hcl
 from iacdemo.settings import get_settings
 from iacdemo.terraform.provider_values import TABLE_DIR, arn_problem, load_cross, load_table
-from tests.test_hcl_terraform_errors import terraform_dir  # noqa: F401  (the real-Terraform fixture)
 
 LB = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
 # name -> (program, a fragment of Terraform's error summary or detail; "" = Terraform accepts it)
@@ -174,40 +173,30 @@ def test_arn_check_mirrors_the_providers():
     assert arn_problem("arn:aws:sns:us-east-1:1234:t") == "invalid account ID value"
 
 
-def _validate(terraform_dir, code: str) -> dict:
-    terraform, work, env = terraform_dir
-    header = 'terraform {\n  required_providers {\n    aws = { source = "hashicorp/aws" }\n  }\n}\n'
-    (work / "main.tf").write_text(header + code)
-    run = subprocess.run([terraform, "validate", "-json", "-no-color"], cwd=work, env=env,
-                         capture_output=True, text=True, timeout=300)
-    return json.loads(run.stdout)
-
-
-def test_real_terraform_agrees(terraform_dir, schema):  # noqa: F811
+def test_real_terraform_agrees(terraform_cli, schema):
     """Every case: real `terraform validate` rejects it with the same words, or accepts it, as the static
     check does."""
+    errors = terraform_cli.validate_each({name: code for name, (code, _) in CASES.items()})
     disagreements = []
     for name, (code, fragment) in sorted(CASES.items()):
-        report = _validate(terraform_dir, code)
-        real = "\n".join(f"{d['summary']} {d.get('detail', '')}" for d in report.get("diagnostics", [])
-                         if d.get("severity") == "error")
-        if fragment and (report["valid"] or fragment not in " ".join(real.split())):
+        real = " ".join(" ".join(f"{d['summary']} {d.get('detail', '')}" for d in errors[name]).split())
+        if fragment and fragment not in real:
             disagreements.append((name, real))
-        if not fragment and not report["valid"]:
+        if not fragment and errors[name]:
             disagreements.append((name, real))
     assert not disagreements
 
 
-def test_real_terraform_agrees_on_arns(terraform_dir):  # noqa: F811
+def test_real_terraform_agrees_on_arns(terraform_cli):
     """The ARN check against the provider's own, on an argument that takes an ARN."""
     values = ["arn:aws:iam::123456789012:role/r", "arn:aws:s3:::bucket", "alias/aws/rds", "arn:aws:iam::role",
               "arn:aws:sns:us-east-1a:123456789012:t", "arn:aws:sns:us-east-1:1234:t", "arn:aws:kms:us-east-1:aws:key/k"]
-    code = "".join(f'resource "aws_redshift_cluster" "c{i}" {{\n  cluster_identifier = "c{i}"\n'
-                   f'  node_type = "dc2.large"\n  kms_key_id = "{v}"\n}}\n' for i, v in enumerate(values))
-    report = _validate(terraform_dir, code)
-    rejected = {d["address"] for d in report.get("diagnostics", []) if "invalid ARN" in d["summary"]}
-    for i, value in enumerate(values):
-        assert (f"aws_redshift_cluster.c{i}" in rejected) == (arn_problem(value) is not None), value
+    programs = {value: f'resource "aws_redshift_cluster" "c" {{\n  cluster_identifier = "c"\n'
+                       f'  node_type = "dc2.large"\n  kms_key_id = "{value}"\n}}\n' for value in values}
+    errors = terraform_cli.validate_each(programs)
+    for value in values:
+        rejected = any("invalid ARN" in d["summary"] for d in errors[value])
+        assert rejected == (arn_problem(value) is not None), value
 
 
 # --- the probe that reads the rules out of the provider ------------------------------------------------
@@ -243,10 +232,10 @@ def test_probe_keeps_only_rules_stated_exactly():
     assert probe.parse_cross(group) == ("aws_x", "at_least_one", ("f.a", "f.b"))
 
 
-def test_probe_reproduces_the_table(terraform_dir, tmp_path):  # noqa: F811
+def test_probe_reproduces_the_table(terraform_cli, tmp_path):
     """Re-probing a few types with the real provider gives exactly the rules the table holds for them."""
     probe = _probe_module()
-    _, _, env = terraform_dir
+    env = terraform_cli.env
     dump = get_settings().data_dir / "provider-schema" / "aws-5.100.0.json.gz"
     if not dump.is_file():
         pytest.skip(f"no provider schema dump at {dump}")
