@@ -38,18 +38,6 @@ def job_settings(settings, tmp_path_factory):
     return settings.with_overrides(runs_dir=tmp_path_factory.mktemp("fault-runs"))
 
 
-@pytest.fixture(scope="module")
-def page_dataset(settings, tmp_path_factory, loaded_model) -> Path:
-    """One real docs page as a corpus (the smallest real dataset the builder makes)."""
-    from iacdemo.corpus.build import build_corpus
-
-    out = tmp_path_factory.mktemp("fault-data") / "page"
-    build_corpus(None, out_dir=out, seq_len=512, services=["DynamoDB"],
-                 path_pattern="*/r/dynamodb_contributor_insights.html.markdown", settings=settings,
-                 tokenizer=loaded_model.tokenizer)
-    return out
-
-
 # ---- the app dies while a job trains --------------------------------------------------------------------
 APP_SCRIPT = textwrap.dedent("""
     import sys, time
