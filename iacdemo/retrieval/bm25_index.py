@@ -28,6 +28,7 @@ import numpy as np
 from iacdemo.corpus.build import segment_docs, select_docs
 from iacdemo.corpus.segment import word_offsets
 from iacdemo.errors import DataError
+from iacdemo.file_lock import exclusive
 from iacdemo.settings import SYSTEM_PROMPT, Settings, get_settings
 
 INDEX_VERSION = 1
@@ -252,12 +253,17 @@ def get_default_index(settings: Settings | None = None) -> DocsIndex:
         try:
             index = DocsIndex.load(directory)
         except DataError:
-            index = build_docs_index([settings.corpus_dir])
-            tmp = directory.with_name(directory.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            index.save(tmp)
-            shutil.rmtree(directory, ignore_errors=True)
-            tmp.rename(directory)
+            # Another process (a test worker, a second app) may be building the same index right now.
+            with exclusive(directory.with_name(directory.name + ".lock")):
+                try:
+                    index = DocsIndex.load(directory)  # it finished while we waited
+                except DataError:
+                    index = build_docs_index([settings.corpus_dir])
+                    tmp = directory.with_name(directory.name + ".tmp")
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    index.save(tmp)
+                    shutil.rmtree(directory, ignore_errors=True)
+                    tmp.rename(directory)
         _DEFAULT[str(directory)] = index
         return index
 
