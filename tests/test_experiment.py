@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from iacdemo.errors import ConfigError
 from iacdemo.experiment.config import load_config, parse_config
@@ -65,7 +66,13 @@ def test_pipeline_end_to_end_then_resumes_from_cache(tiny_model_dir, settings, t
     path = tmp_path / "tiny.toml"
     path.write_text(tiny_toml(tiny_model_dir, out))
     seen: set[str] = set()
-    first = run_experiment(load_config(path), settings, progress=lambda label, done, total: seen.add(label))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        first = run_experiment(load_config(path), settings, progress=lambda label, done, total: seen.add(label))
+        assert torch.get_num_threads() == 2, "the config's cpu_threads = 1 leaked out of the experiment"
+    finally:
+        torch.set_num_threads(threads)
     assert first.ran == ["slice", "train-plain", "train-better-data", "learned", "kept", "task"]
     assert first.skipped == []
     assert {"train tuned", "train tuned (better data)", "perplexity", "docs probes", "chat requests",

@@ -160,6 +160,15 @@ class Experiment:
 
     # -- the steps -------------------------------------------------------------------------------------
     def run(self) -> ExperimentResult:
+        # measure.cpu_threads sets torch's process-wide thread count; a caller that runs the experiment
+        # in-process (a notebook, the tests) gets its own setting back afterwards.
+        threads = torch.get_num_threads()
+        try:
+            return self._run()
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self) -> ExperimentResult:
         self.report_dir.mkdir(parents=True, exist_ok=True)
         results: dict[str, dict] = {}
         held_out = self.config.train_config("<dataset>", "<out>").eval_fraction  # decides the held-out pages
