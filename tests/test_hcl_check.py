@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -307,37 +308,50 @@ def test_highlight():
 
 
 def _cli(*args: str, stdin: str | None = None, cache_dir) -> subprocess.CompletedProcess:
+    """`python -m iacdemo.check` in its own process: the entry point as a user runs it."""
     env = {**os.environ, "IACDEMO_CACHE_DIR": str(cache_dir), "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.run([sys.executable, "-m", "iacdemo.check", *args], input=stdin, env=env,
                           capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
 
 
-def test_cli_file_and_stdin(schema, cache_dir, tmp_path):
+def _main(*args: str, stdin: str = "", monkeypatch, capsys) -> subprocess.CompletedProcess:
+    """The same command through `main()` in this process: each process start builds the provider schema
+    again (seconds), so the cases beyond the entry point itself run here, on the loaded one."""
+    from iacdemo.check import main
+
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["iacdemo.check", *args], code, out, err)
+
+
+def test_cli_file_and_stdin(schema, cache_dir, tmp_path, monkeypatch, capsys):
     tf = tmp_path / "main.tf"
     tf.write_text(TUNED_ANSWER)
-    cache = cache_dir
-    done = _cli(str(tf), cache_dir=cache)
+    done = _cli(str(tf), cache_dir=cache_dir)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["parses"] is True and isinstance(out["unknown_resource_types"], list)
     assert {u["argument"] for u in out["unknown_arguments"]} == {"enable_logging", "region"}
     assert [m["argument"] for m in out["missing_required"]] == ["table_name"]
     assert out["plannable"] is False
-    piped = _cli("-", "--strict", "--no-code", stdin=CORRECT, cache_dir=cache)
+    piped = _cli("-", "--strict", "--no-code", stdin=CORRECT, cache_dir=cache_dir)  # stdin of a real process
     assert piped.returncode == 0 and json.loads(piped.stdout)["plannable"] is True
     assert "code" not in json.loads(piped.stdout)
-    strict = _cli("-", "--strict", stdin=TUNED_ANSWER, cache_dir=cache)
-    assert strict.returncode == 1
-    answer = _cli("-", "--answer", stdin=BASE_ANSWER, cache_dir=cache)
+    strict = _main("-", "--strict", stdin=TUNED_ANSWER, monkeypatch=monkeypatch, capsys=capsys)
+    assert strict.returncode == 1 and json.loads(strict.stdout)["plannable"] is False
+    answer = _main("-", "--answer", stdin=BASE_ANSWER, monkeypatch=monkeypatch, capsys=capsys)
+    assert answer.returncode == 0
     assert json.loads(answer.stdout)["unknown_resource_types"][0]["suggestion"] == "aws_dynamodb_contributor_insights"
 
 
-def test_cli_jsonl_one_report_per_line(schema, cache_dir, tmp_path):
+def test_cli_jsonl_one_report_per_line(schema, tmp_path, monkeypatch, capsys):
     lines = [json.dumps({"id": "base", "answer": BASE_ANSWER}), "not json", "",
              json.dumps({"id": 7, "code": CORRECT}), json.dumps(TUNED_ANSWER), json.dumps([1])]
     source = tmp_path / "answers.jsonl"
     source.write_text("\n".join(lines) + "\n")
-    done = _cli("--jsonl", str(source), "--no-code", "--official", cache_dir=cache_dir)
+    done = _main("--jsonl", str(source), "--no-code", "--official", monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 0, done.stderr
     reports = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["line"] for r in reports] == [1, 2, 4, 5, 6]  # the blank line has no report
@@ -347,12 +361,12 @@ def test_cli_jsonl_one_report_per_line(schema, cache_dir, tmp_path):
     assert correct["id"] == 7 and correct["plannable"] is True and "code" not in correct
     assert tuned["plannable"] is False and not tuned["has_code"]  # --official: no fence, no code
     assert "error" in wrong
-    strict = _cli("--jsonl", str(source), "--strict", cache_dir=cache_dir)
+    strict = _main("--jsonl", str(source), "--strict", monkeypatch=monkeypatch, capsys=capsys)
     assert strict.returncode == 1
 
 
-def test_cli_missing_file(tmp_path):
-    done = _cli(str(tmp_path / "nope.tf"), cache_dir=tmp_path / "cache")
+def test_cli_missing_file(tmp_path, monkeypatch, capsys):
+    done = _main(str(tmp_path / "nope.tf"), monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 2 and "No such file" in done.stderr and done.stdout == ""
 
 
