@@ -1,8 +1,8 @@
-"""A lock shared by processes, not just threads: the app, a training job and a test worker can all
+"""A lock shared by processes, not just threads: the app, a training job and a second app can all
 reach for the same cache folder (a model converted from GGUF, the RAG index) at once, and each writes
 it through a fixed temporary name, so two writers at once would delete each other's work.
 
-`fcntl.flock` on a lock file beside the folder: the kernel drops it when its holder dies, so a killed
+`fcntl.flock` on a lock file beside the folder (`NAME.lock`): the kernel drops it when its holder dies, so a killed
 process never leaves a stale lock behind. Where `fcntl` is missing (Windows) or the file system refuses
 locks, the block runs unlocked, as it did before, rather than failing.
 """
@@ -31,10 +31,11 @@ def _thread_lock(path: Path) -> threading.Lock:
 
 
 @contextlib.contextmanager
-def exclusive(path: Path) -> Iterator[bool]:
-    """Hold `path` (a lock file, created if needed) exclusively; yields whether another process's lock
-    was honoured (False where locking is unavailable)."""
-    path = Path(path)
+def exclusive(folder: Path) -> Iterator[bool]:
+    """Hold `folder` exclusively (through `folder.lock` beside it, created if needed); yields whether
+    another process's lock was honoured (False where locking is unavailable)."""
+    path = Path(folder)
+    path = path.with_name(path.name + ".lock")
     with _thread_lock(path):
         if fcntl is None:
             yield False

@@ -1,4 +1,4 @@
-"""The cache lock must hold across processes (the app, a training job and test workers share caches)
+"""The cache lock must hold across processes (the app, a training job and a second app share caches)
 and must never outlive a killed holder."""
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ _HOLDER = textwrap.dedent("""
 
 
 def _start_holder(tmp_path: Path, hold: float) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(tmp_path / "x.lock"), str(tmp_path / "log"),
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(tmp_path / "x"), str(tmp_path / "log"),
                              str(hold)], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1])
     assert proc.stdout.readline().strip() == "holding"
     return proc
@@ -36,7 +36,7 @@ def _start_holder(tmp_path: Path, hold: float) -> subprocess.Popen:
 def test_a_second_process_waits_for_the_first(tmp_path):
     first = _start_holder(tmp_path, hold=1.0)
     t0 = time.monotonic()
-    with exclusive(tmp_path / "x.lock") as locked:
+    with exclusive(tmp_path / "x") as locked:
         waited = time.monotonic() - t0
         assert locked
         log = (tmp_path / "log").read_text().splitlines()
@@ -50,10 +50,15 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     holder.kill()
     holder.wait(timeout=30)
     t0 = time.monotonic()
-    with exclusive(tmp_path / "x.lock") as locked:
+    with exclusive(tmp_path / "x") as locked:
         assert locked
     assert time.monotonic() - t0 < 5
     assert (tmp_path / "log").read_text().splitlines() == ["start True"]
+
+
+def test_the_lock_file_lies_beside_the_folder_not_in_it(tmp_path):
+    with exclusive(tmp_path / "model"):
+        assert (tmp_path / "model.lock").is_file() and not (tmp_path / "model").exists()
 
 
 def test_threads_of_one_process_take_turns(tmp_path):
@@ -61,7 +66,7 @@ def test_threads_of_one_process_take_turns(tmp_path):
 
     def work():
         for _ in range(20):
-            with exclusive(tmp_path / "x.lock"):
+            with exclusive(tmp_path / "x"):
                 inside.append(1)
                 if len(inside) > 1:
                     overlaps.append(1)

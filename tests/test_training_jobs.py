@@ -52,8 +52,8 @@ def datasets_root(settings, tmp_path_factory, loaded_model):
 
 
 def small(dataset, name, **overrides) -> TrainConfig:
-    # 2 threads: the test only waits while its job trains, so the job has both cores (the real model's
-    # 20-step overfit: 46 s on 1 thread, 37 s on 2, on an otherwise idle 2-core machine)
+    # 2 threads: the test only waits while its job trains, so the job has both cores (bench/RESULTS.md,
+    # "Test suite wall time")
     values = dict(dataset=str(dataset), run_name=name, seq_len=64, batch_size=2, eval_fraction=0.0,
                   chat_mix_ratio=0.0, save_every=0, device="cpu", cpu_threads=2)
     values.update(overrides)

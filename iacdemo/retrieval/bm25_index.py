@@ -253,8 +253,8 @@ def get_default_index(settings: Settings | None = None) -> DocsIndex:
         try:
             index = DocsIndex.load(directory)
         except DataError:
-            # Another process (a test worker, a second app) may be building the same index right now.
-            with exclusive(directory.with_name(directory.name + ".lock")):
+            # Another process (a second app, a training job's evaluation) may be building it right now.
+            with exclusive(directory):
                 try:
                     index = DocsIndex.load(directory)  # it finished while we waited
                 except DataError:
