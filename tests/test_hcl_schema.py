@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -12,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from iacdemo.errors import DataError
-from iacdemo.terraform.schema import (NO_DEFAULT, ProviderSchema, _literal, build_schema, docs_fingerprint,
-                                documented_default, forget_loaded_schemas, load_docs_schema, load_schema,
-                                provider_docs_paths)
+from iacdemo.terraform.schema import (NO_DEFAULT, ProviderSchema, _literal, _read_pickle, build_schema,
+                                      docs_fingerprint, documented_default, forget_loaded_schemas,
+                                      load_docs_schema, load_schema, provider_docs_paths)
 from iacdemo.settings import REPO_ROOT, get_settings
 
 
@@ -224,3 +225,35 @@ def test_provider_schema_dump_found_by_version(tmp_path):
     with pytest.raises(DataError, match="not a `terraform providers schema -json` dump"):
         from iacdemo.terraform.provider_schema import read_dump
         read_dump(tmp_path / "aws-5.9.0.json")
+
+
+def test_merged_schema_is_cached_whole_for_the_next_process(schema, cache_dir):
+    """Merging the dump with the docs costs seconds in every process (each CLI run, each training job), so
+    the result is cached: read back, it equals the built one down to value rules and conflicts; a fresh
+    process reads it instead of rebuilding; a damaged cache file is rebuilt, not trusted."""
+    settings = get_settings().with_overrides(cache_dir=cache_dir)
+    forget_loaded_schemas()
+    built = load_schema(settings)
+    [cached] = (cache_dir / "schema").glob("aws-provider-merged-*.pickle")
+    written = cached.stat().st_mtime_ns
+    forget_loaded_schemas()
+    again = load_schema(settings)
+    assert again is not built and again == built and again.exact
+    assert again.get("aws_db_instance").values[("network_type",)].one_of == ("DUAL", "IPV4")
+    assert again.get("aws_s3_bucket").conflicts["bucket"] == {"bucket_prefix"}
+
+    script = textwrap.dedent("""
+        from iacdemo.terraform.schema import load_schema
+        s = load_schema()
+        print(len(s.resources), s.get("aws_sqs_queue").defaults()["visibility_timeout_seconds"])
+    """)
+    env = {**os.environ, "IACDEMO_CACHE_DIR": str(cache_dir), "PYTHONPATH": str(REPO_ROOT)}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120,
+                         check=True)
+    assert out.stdout.split() == ["1526", "30"]
+    assert cached.stat().st_mtime_ns == written  # read, not rewritten
+
+    forget_loaded_schemas()
+    for damaged in (b"\x80\x05not a pickle", b"", pickle.dumps({"not": "a schema"})):
+        cached.write_bytes(damaged)
+        assert _read_pickle(cached) is None  # so load_schema rebuilds, as it did above on a miss
