@@ -20,7 +20,7 @@ from iacdemo.experiment.config import load_config, parse_config
 from iacdemo.experiment.pipeline import (BASE, BASE_RAG, BASE_REPAIR, BETTER, TUNED, TUNED_RAG, TUNED_REPAIR,
                                          run_experiment)
 from iacdemo.training.tensorboard_log import read_scalars
-from tests.test_eval_generate import _eval_cache
+from tests.ui_support import linked_cache_dir
 
 ALL_SYSTEMS = {BASE, TUNED, BETTER, BASE_RAG, TUNED_RAG, BASE_REPAIR, TUNED_REPAIR}
 
@@ -194,7 +194,7 @@ def test_evaluate_cli_repair_rounds(tiny_model_dir, settings, tmp_path, monkeypa
     from iacdemo.settings import get_settings
     from train.evaluate import main
 
-    monkeypatch.setenv("IACDEMO_CACHE_DIR", str(_eval_cache(tmp_path / "cache", settings)))
+    monkeypatch.setenv("IACDEMO_CACHE_DIR", str(linked_cache_dir(tmp_path / "cache", settings)))
     get_settings.cache_clear()
     try:
         out = tmp_path / "repair.json"
@@ -220,7 +220,7 @@ def test_repair_chat_rounds_on_a_loaded_session(tiny_model_dir, settings, schema
     from iacdemo.generation.session import ModelSession
     from iacdemo.generation.side_by_side import GenSettings
 
-    isolated = settings.with_overrides(cache_dir=_eval_cache(tmp_path / "cache", settings))
+    isolated = settings.with_overrides(cache_dir=linked_cache_dir(tmp_path / "cache", settings))
     session = ModelSession.load(str(tiny_model_dir), settings=isolated)
     broken = '```hcl\nresource "aws_dynamodb_contributor_insights" "b" {\n  index_name = "i"\n}\n```'
     rounds = repair_chat(session, [{"role": "user", "content": "Enable contributor insights on my table."}],

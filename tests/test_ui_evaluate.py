@@ -20,9 +20,6 @@ from tests.ui_support import isolated_settings
 def ctx(settings, tiny_model_dir, tmp_path_factory):
     """The app context on the tiny model, with answers and results in a temporary cache."""
     local = isolated_settings(settings, tmp_path_factory.mktemp("ui-eval"), default_model=str(tiny_model_dir))
-    schema = settings.cache_dir / "schema"
-    if schema.is_dir():
-        (local.cache_dir / "schema").symlink_to(schema.resolve(), target_is_directory=True)
     return AppContext(local)
 
 

