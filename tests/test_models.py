@@ -93,3 +93,33 @@ def test_corrupt_gguf_file_gives_model_error(tmp_path):
     bad.write_bytes(b"GGUF" + os.urandom(256))
     with pytest.raises(ModelError, match="Could not read GGUF"):
         convert_gguf(bad, tmp_path / "out", "x")
+
+
+def test_one_conversion_parses_the_gguf_once_and_leaves_gguf_as_it_was(tmp_path, monkeypatch):
+    """transformers reads a GGUF three times per conversion and rebuilds gguf's name map per submodule;
+    inside a conversion both are memoized, outside nothing of gguf is changed."""
+    import gguf
+
+    from iacdemo.models.convert import _parse_gguf_once
+
+    path = tmp_path / "tiny.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_block_count(2)
+    writer.add_tensor("token_embd.weight", torch.zeros(4, 8).numpy())
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    originals = gguf.GGUFReader, gguf.get_tensor_name_map
+    with _parse_gguf_once():
+        first = gguf.GGUFReader(path)
+        assert gguf.GGUFReader(path) is first and len(first.tensors) == 1
+        arch = gguf.MODEL_ARCH.LLAMA
+        assert gguf.get_tensor_name_map(arch, 2) is gguf.get_tensor_name_map(arch, 2)
+    assert (gguf.GGUFReader, gguf.get_tensor_name_map) == originals
+    assert gguf.GGUFReader(path) is not gguf.GGUFReader(path)
+
+    monkeypatch.delattr(gguf, "get_tensor_name_map")  # a gguf release that moved it: convert unmemoized
+    with _parse_gguf_once():
+        assert gguf.GGUFReader is originals[0]
+    assert not hasattr(gguf, "get_tensor_name_map")

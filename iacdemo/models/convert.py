@@ -5,10 +5,14 @@ GGUF-loaded model, so we convert once into an ordinary model folder and load tha
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -16,6 +20,7 @@ from iacdemo.errors import ModelError
 from iacdemo.models.fetch import Progress, _noop
 
 MARKER = "iacdemo_converted.json"
+log = logging.getLogger(__name__)
 
 
 def is_converted(model_dir: Path, sha256: str) -> bool:
@@ -42,8 +47,9 @@ def convert_gguf(gguf: Path, model_dir: Path, sha256: str, progress: Progress | 
     shutil.rmtree(tmp_dir, ignore_errors=True)
     progress(0.55, f"Converting {gguf.name} to safetensors (one time, ~30-90 s)")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        with _parse_gguf_once():
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     except Exception as exc:  # gguf/transformers raise many types for a bad file
         raise ModelError(f"Could not read GGUF {gguf}: {exc}") from exc
     quantizer = getattr(model, "hf_quantizer", None)
@@ -57,3 +63,28 @@ def convert_gguf(gguf: Path, model_dir: Path, sha256: str, progress: Progress | 
     os.replace(tmp_dir, model_dir)
     progress(1.0, "Converted")
     return model_dir
+
+
+@contextlib.contextmanager
+def _parse_gguf_once() -> Iterator[None]:
+    """transformers reads the GGUF file three times (config, tokenizer, weights), and builds gguf's tensor
+    name map again for every submodule of the model: of a ~45 s first conversion, ~25 s went there
+    (bench/RESULTS.md). Both are pure functions of their arguments, so within one conversion they are
+    memoized. transformers imports both names from `gguf` at call time; if a gguf release moves them, the
+    conversion runs unmemoized (slower, same result) and says so in the log."""
+    import gguf
+
+    names = ("GGUFReader", "get_tensor_name_map")
+    originals = {name: getattr(gguf, name, None) for name in names}
+    if not all(callable(value) for value in originals.values()):
+        log.info("gguf %s lacks %s: converting without memoizing", getattr(gguf, "__version__", "?"), names)
+        yield
+        return
+    memoized = {name: functools.lru_cache(maxsize=4)(value) for name, value in originals.items()}
+    try:
+        for name, value in memoized.items():
+            setattr(gguf, name, value)
+        yield
+    finally:
+        for name, value in originals.items():
+            setattr(gguf, name, value)
