@@ -137,9 +137,10 @@ def test_failing_job_ends_failed_and_runner_keeps_working(runner, tmp_path):
     assert runner.active_run() is None
 
 
-def test_stop_refuse_second_and_resume(runner, datasets_root, job_settings):
-    name = runner.start(small(datasets_root / "dynamodb", "stopme", max_steps=500, eval_fraction=0.1,
-                              eval_every=0, eval_max_batches=2))  # the eval rows matter here, not their precision
+def test_stop_refuse_second_and_resume(runner, datasets_root, job_settings, tiny_model_dir):
+    # the tiny model: stopping, refusing and resuming are the point, and the embedded model trains above
+    name = runner.start(small(datasets_root / "dynamodb", "stopme", model=str(tiny_model_dir), max_steps=10**5,
+                              eval_fraction=0.1, eval_every=0, eval_max_batches=2))
     snap = wait_for_step(runner, name, 2)
     assert snap.running, snap.log_tail
     assert snap.eta_s is not None and snap.tokens_per_s and 0 < snap.progress < 1
