@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item, nextitem):
     """After each module (its fixtures gone): collect its garbage, then freeze what survives. What survives
-    a module is session-long (the provider schema's two million objects, loaded models, caches), and
+    a module is session-long (the provider schema's ~300,000 objects, loaded models, caches), and
     without freezing, every full collection of the cyclic GC walks all of it again: about 0.8 s each, 12 %
     of the quick tests' time (bench/RESULTS.md, "Test suite wall time"). The collection first means no
     garbage is frozen, so nothing leaks."""

@@ -257,3 +257,14 @@ def test_merged_schema_is_cached_whole_for_the_next_process(schema, cache_dir):
     for damaged in (b"\x80\x05not a pickle", b"", pickle.dumps({"not": "a schema"})):
         cached.write_bytes(damaged)
         assert _read_pickle(cached) is None  # so load_schema rebuilds, as it did above on a miss
+
+
+def test_a_long_lived_process_keeps_the_schema_out_of_the_gcs_way():
+    """The app keeps the schema for its lifetime: frozen, full collections no longer walk its objects."""
+    import gc
+
+    from iacdemo.terraform.schema import keep_schema_resident
+
+    schema = keep_schema_resident()
+    assert schema is load_schema()
+    assert gc.get_freeze_count() > 250_000  # the schema's objects among them

@@ -592,6 +592,16 @@ def load_schema(settings: Settings | None = None) -> ProviderSchema:
         return _memory[key]
 
 
+def keep_schema_resident(settings: Settings | None = None) -> ProviderSchema:
+    """`load_schema` for a long-lived process (the app): the schema's ~300,000 GC-tracked objects live as
+    long as it does, and every full collection of the cyclic GC would walk them again, a ~0.5 s stall in
+    the middle of a streaming answer (bench/RESULTS.md). Collected once, then frozen: the GC skips them."""
+    schema = load_schema(settings)
+    gc.collect()
+    gc.freeze()
+    return schema
+
+
 def load_docs_schema(settings: Settings | None = None) -> ProviderSchema:
     """The schema read from the provider docs: from memory, else from the JSON cache, else built and cached."""
     settings = settings or get_settings()
@@ -620,7 +630,7 @@ def forget_loaded_schemas() -> None:
 
 @contextmanager
 def _gc_paused() -> Iterator[None]:
-    """Building or unpickling the schema creates about two million small objects, and the cyclic garbage
+    """Building or unpickling the schema creates ~300,000 GC-tracked objects, and the cyclic garbage
     collector re-scans all of them again and again while they are being made: paused, reading the pickle
     is ~8x faster and the build ~2x (bench/RESULTS.md). None of these objects is garbage."""
     was_enabled = gc.isenabled()

@@ -25,7 +25,7 @@ from iacdemo.hcl.highlight import highlight_css
 from iacdemo.settings import SYSTEM_PROMPT
 from iacdemo.terraform.real import resolve_mode
 from iacdemo.terraform.real import terraform_lines as lines
-from iacdemo.terraform.schema import load_schema
+from iacdemo.terraform.schema import keep_schema_resident, load_schema
 from iacdemo.ui.compare_views import (MAX_PANES, NO_ADAPTER, PENDING_CHECK_HTML, Conversation, StopSwitches,
                                       adapter_choices, attach_run_adapter, button_label, check_answers,
                                       check_html, column_notes, default_adapter_choice, describe_recording,
@@ -67,8 +67,8 @@ def warm_schema(ctx: AppContext) -> None:
     """Start reading the provider schema in the background while the model generates (it takes seconds
     the first time, from the docs); `check_answers` later picks it up from memory."""
     def start() -> threading.Thread:
-        thread = threading.Thread(target=lambda: _quietly(load_schema, ctx.settings), name="iacdemo-schema",
-                                  daemon=True)
+        thread = threading.Thread(target=lambda: _quietly(keep_schema_resident, ctx.settings),
+                                  name="iacdemo-schema", daemon=True)
         thread.start()
         return thread
 
