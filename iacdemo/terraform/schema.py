@@ -587,7 +587,7 @@ def load_schema(settings: Settings | None = None) -> ProviderSchema:
                     schema = provider_schema.merge_docs(provider_schema.read_dump(dump), docs)
                     if docs is not None:
                         provider_schema.merge_rules(schema, provider_docs_paths(settings))
-                _write_atomically(cache_file, lambda fh: pickle.dump(schema, fh, protocol=pickle.HIGHEST_PROTOCOL), "wb")
+                _write_atomically(cache_file, lambda fh: pickle.dump(schema, fh, pickle.HIGHEST_PROTOCOL), "wb")
             _memory[key] = schema
         return _memory[key]
 
