@@ -257,6 +257,19 @@ def test_merged_schema_is_cached_whole_for_the_next_process(schema, cache_dir):
     for damaged in (b"\x80\x05not a pickle", b"", pickle.dumps({"not": "a schema"})):
         cached.write_bytes(damaged)
         assert _read_pickle(cached) is None  # so load_schema rebuilds, as it did above on a miss
+    marker = cache_dir / "ran"  # a planted file that names a callable: refused, nothing runs
+    cached.write_bytes(pickle.dumps(_Planted(marker)))
+    assert _read_pickle(cached) is None and not marker.exists()
+    pickle.loads(pickle.dumps(_Planted(marker)))
+    assert marker.exists()  # what a plain pickle.load would have done
+
+
+class _Planted:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
 
 
 def test_a_long_lived_process_keeps_the_schema_out_of_the_gcs_way():

@@ -68,8 +68,8 @@ def convert_gguf(gguf: Path, model_dir: Path, sha256: str, progress: Progress | 
 @contextlib.contextmanager
 def _parse_gguf_once() -> Iterator[None]:
     """transformers reads the GGUF file three times (config, tokenizer, weights), and builds gguf's tensor
-    name map again for every submodule of the model: of a ~45 s first conversion, ~25 s went there
-    (bench/RESULTS.md). Both are pure functions of their arguments, so within one conversion they are
+    name map again for every submodule of the model: a first conversion took 42 s here, 12.5 s with both
+    memoized (bench/RESULTS.md). Both are pure functions of their arguments, so within one conversion they are
     memoized. transformers imports both names from `gguf` at call time; if a gguf release moves them, the
     conversion runs unmemoized (slower, same result) and says so in the log."""
     import gguf

@@ -39,6 +39,7 @@ from iacdemo.errors import DataError
 from iacdemo.hcl.extract import matching_brace_end
 from iacdemo.settings import Settings, get_settings
 from iacdemo.terraform import provider_schema
+from iacdemo.terraform.provider_values import CrossRules, ValueRule
 from iacdemo.terraform.schema_model import DATA, RESOURCE, ArgumentSpec, BlockSpec, ProviderSchema, TypeSchema
 
 SCHEMA_VERSION = 9  # bump when the page reader changes, so stale caches are rebuilt
@@ -632,7 +633,7 @@ def forget_loaded_schemas() -> None:
 def _gc_paused() -> Iterator[None]:
     """Building or unpickling the schema creates ~300,000 GC-tracked objects, and the cyclic garbage
     collector re-scans all of them again and again while they are being made: paused, reading the pickle
-    is ~8x faster and the build ~2x (bench/RESULTS.md). None of these objects is garbage."""
+    is ~3x faster (bench/RESULTS.md) and the build ~2x. None of these objects is garbage."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -653,12 +654,26 @@ def _merged_cache_id(key: str) -> str:
     return digest.hexdigest()[:20]
 
 
+class _SchemaUnpickler(pickle.Unpickler):
+    """Pickle keeps every rule and type the JSON form drops, but a plain `pickle.load` runs whatever a file
+    names: a cache folder someone else can write to would be a way in (the same reason checkpoints load
+    with `weights_only=True`). This one builds the schema's own classes and nothing else."""
+    ALLOWED = {(cls.__module__, cls.__qualname__): cls
+               for cls in (ProviderSchema, TypeSchema, BlockSpec, ArgumentSpec, ValueRule, CrossRules)}
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self.ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"{module}.{name} is not part of a provider schema") from None
+
+
 def _read_pickle(path: Path) -> ProviderSchema | None:
-    """The merged schema from this app's own cache folder (written by `_write_atomically` below; pickle
-    keeps every rule and type the JSON form drops). Anything unreadable is rebuilt, never trusted."""
+    """The merged schema from this app's own cache folder (written by `_write_atomically` below). Anything
+    unreadable, or naming anything but the schema's classes, is rebuilt, never trusted."""
     try:
         with _gc_paused(), path.open("rb") as fh:
-            schema = pickle.load(fh)
+            schema = _SchemaUnpickler(fh).load()
     except FileNotFoundError:
         return None
     except Exception:  # noqa: BLE001 - a damaged or foreign cache file of any kind: rebuild it
