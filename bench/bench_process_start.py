@@ -16,6 +16,7 @@ Every figure is the median of `--repeat` runs. Prints one line per measurement a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import hashlib
 import json
@@ -104,7 +105,7 @@ def convert_figures() -> dict:
         for label, memoize in (("three_reads", False), ("one_read", True)):
             original = convert._parse_gguf_once
             if not memoize:  # transformers on its own
-                convert._parse_gguf_once = _as_is
+                convert._parse_gguf_once = contextlib.nullcontext
             try:
                 started = time.perf_counter()
                 out = convert.convert_gguf(gguf, Path(tmp) / label, spec.sha256)
@@ -114,14 +115,6 @@ def convert_figures() -> dict:
             digests[label] = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(out.iterdir())}
     result["outputs_identical"] = digests["three_reads"] == digests["one_read"]
     return result
-
-
-class _as_is:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def main(argv: list[str] | None = None) -> int:

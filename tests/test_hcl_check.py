@@ -315,8 +315,8 @@ def _cli(*args: str, stdin: str | None = None, cache_dir) -> subprocess.Complete
 
 
 def _main(*args: str, stdin: str = "", monkeypatch, capsys) -> subprocess.CompletedProcess:
-    """The same command through `main()` in this process: each process start builds the provider schema
-    again (seconds), so the cases beyond the entry point itself run here, on the loaded one."""
+    """The same command through `main()` in this process: each process start re-imports the checker and
+    loads the provider schema, so the cases beyond the entry point itself run here, on the loaded one."""
     from iacdemo.check import main
 
     capsys.readouterr()

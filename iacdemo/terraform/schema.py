@@ -674,9 +674,7 @@ def _read_pickle(path: Path) -> ProviderSchema | None:
     try:
         with _gc_paused(), path.open("rb") as fh:
             schema = _SchemaUnpickler(fh).load()
-    except FileNotFoundError:
-        return None
-    except Exception:  # noqa: BLE001 - a damaged or foreign cache file of any kind: rebuild it
+    except Exception:  # noqa: BLE001 - missing, damaged or foreign, of any kind: rebuild it
         return None
     return schema if isinstance(schema, ProviderSchema) else None
 
