@@ -64,6 +64,9 @@ class Settings:
     # this much nicer, and on this many torch threads while the app uses its model (0 = unchanged).
     job_niceness: int = 10
     job_yield_threads: int = 1
+    # CPU jobs are forked from a helper that has imported torch & co. once (iacdemo/training/job_server.py):
+    # a short job starts in about 2 s instead of 10. Off: every job is a fresh `python -m train.cpt`.
+    job_server: bool = True
     # Real Terraform (optional): a filesystem mirror of providers (the folder holding
     # `registry.terraform.io`); None = look in the usual places. See iacdemo/terraform/mirror.py.
     tf_mirror: Path | None = None
@@ -146,6 +149,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         hub_host=(env.get("HF_ENDPOINT") or "https://huggingface.co").split("://")[-1].split("/")[0],
         job_niceness=_as_int(env.get("IACDEMO_JOB_NICE"), base.job_niceness),
         job_yield_threads=_as_int(env.get("IACDEMO_JOB_YIELD_THREADS"), base.job_yield_threads),
+        job_server=_as_bool(env.get("IACDEMO_JOB_SERVER") or "1"),
         tf_mirror=Path(env["IACDEMO_TF_MIRROR"]) if env.get("IACDEMO_TF_MIRROR") else None,
         tf_plan_timeout_s=_env_number(env, "IACDEMO_TF_PLAN_TIMEOUT", base.tf_plan_timeout_s, low=1),
         tf_workers=int(_env_number(env, "IACDEMO_TF_WORKERS", base.tf_workers, low=1, integer=True)),

@@ -27,6 +27,16 @@ def pytest_collection_modifyitems(config, items):
     items[:] = sorted(items, key=lambda item: item.get_closest_marker("slow") is not None)
 
 
+def pytest_collection_finish(session):
+    """When training jobs will run, start the job helper's imports now, beside the fast tests: the jobs
+    of the slow tests are then forked from it (iacdemo/training/job_server.py) instead of each paying its
+    own ~8 s of imports, as they would in the app once the Train tab has been opened."""
+    if any(item.get_closest_marker("slow") for item in session.items):
+        from iacdemo.training.runner import warm_job_helper
+
+        warm_job_helper(get_settings())
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item, nextitem):
     """After each module (its fixtures gone): collect its garbage, then freeze what survives. What survives

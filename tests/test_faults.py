@@ -45,26 +45,44 @@ APP_SCRIPT = textwrap.dedent("""
     from iacdemo.training.config import TrainConfig
     from iacdemo.training.runner import JobRunner
 
-    dataset, model, escape = sys.argv[1:4]
-    config = TrainConfig(dataset=dataset, model=model, run_name="orphan", out=escape, seq_len=64, batch_size=1,
+    from iacdemo.training.job_server import job_server
+
+    dataset, model, escape, forked = sys.argv[1:5]
+    config = TrainConfig(dataset=dataset, model=model, run_name="orphan-" + forked, out=escape, seq_len=64, batch_size=1,
                          max_steps=100000, eval_fraction=0.0, chat_mix_ratio=0.0, save_every=0, device="cpu",
                          cpu_threads=1)
-    print(JobRunner(get_settings()).start(config), flush=True)
+    runner = JobRunner(get_settings())
+    if forked == "1":
+        assert runner.warm_job_server(wait_s=300), "the job helper did not get ready"
+    print(runner.start(config), job_server().helper_pid, flush=True)
     time.sleep(600)
 """)
 
 
+def _parent_pid(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2:].split()[1])
+
+
+@pytest.mark.parametrize("forked", [True, False], ids=["forked-by-the-job-helper", "fresh-process"])
 def test_killed_app_leaves_an_orphan_job_that_a_restarted_app_lists_and_stops(job_settings, page_dataset,
-                                                                              tiny_model_dir, tmp_path):
+                                                                              tiny_model_dir, tmp_path, forked):
     escape = tmp_path / "elsewhere"  # a hand-crafted `out` must not move the run outside the runs dir
     env = dict(os.environ, IACDEMO_RUNS_DIR=str(job_settings.runs_dir), IACDEMO_DATA_DIR=str(job_settings.data_dir),
-               IACDEMO_CACHE_DIR=str(job_settings.cache_dir), PYTHONPATH=str(REPO_ROOT))
-    app = subprocess.Popen([sys.executable, "-c", APP_SCRIPT, str(page_dataset), str(tiny_model_dir), str(escape)],
+               IACDEMO_CACHE_DIR=str(job_settings.cache_dir), PYTHONPATH=str(REPO_ROOT),
+               IACDEMO_JOB_SERVER="1" if forked else "0")
+    app = subprocess.Popen([sys.executable, "-c", APP_SCRIPT, str(page_dataset), str(tiny_model_dir), str(escape),
+                            "1" if forked else "0"],
                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        name = app.stdout.readline().strip()
-        assert name == "orphan", app.stderr.read() if app.poll() is not None else name
+        name, helper = app.stdout.readline().split() or ["", ""]
+        assert name == f"orphan-{int(forked)}", app.stderr.read() if app.poll() is not None else name
         restarted = JobRunner(job_settings)
+        job = runs.read_job_lock(job_settings.runs_dir)["pid"]
+        # forked: the job is the helper's child, in a session of its own; else the app's own child
+        assert _parent_pid(job) == (int(helper) if forked else app.pid)
+        assert helper == "None" or forked
+        assert os.getsid(job) == job and os.getpgid(job) == job
         deadline = time.monotonic() + WAIT
         while restarted.poll(name).step < 1 and restarted.poll(name).running and time.monotonic() < deadline:
             time.sleep(0.3)
@@ -72,6 +90,11 @@ def test_killed_app_leaves_an_orphan_job_that_a_restarted_app_lists_and_stops(jo
     finally:
         app.kill()  # kill -9 of the app process while its job trains
         app.wait(timeout=30)
+    if forked:  # the helper ends with its app (its stdin closes); the job it forked does not
+        deadline = time.monotonic() + 30
+        while runs.pid_alive(int(helper)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not runs.pid_alive(int(helper)), "the job helper outlived its app"
 
     restarted = JobRunner(job_settings)  # a fresh app process: nothing in memory, only the run folder
     listed = {info.name: info for info in runs.list_runs(job_settings)}

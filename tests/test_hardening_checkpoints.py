@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import torch
 
-from iacdemo.settings import REPO_ROOT
 from iacdemo.training import runs
+from iacdemo.training.config import TrainConfig
+from iacdemo.training.runner import JobRunner
 
 WAIT = 420
 
@@ -23,17 +22,15 @@ class _Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-def _cpt(tiny_model_dir, dataset, out, *extra):
-    cmd = [sys.executable, "-m", "train.cpt", "--model", str(tiny_model_dir), "--dataset", str(dataset),
-           "--out", str(out), "--seq-len", "64", "--batch-size", "2", "--eval-fraction", "0",
-           "--chat-mix-ratio", "0", "--cpu-threads", "1", "--device", "cpu", *extra]
-    return subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=WAIT)
-
-
-def test_resume_refuses_a_pickled_object_in_optimizer_pt_and_runs_nothing(tiny_model_dir, page_dataset, tmp_path):
-    out = tmp_path / "run"
-    first = _cpt(tiny_model_dir, page_dataset, out, "--max-steps", "2")
-    assert first.returncode == 0, first.stderr[-2000:]
+def test_resume_refuses_a_pickled_object_in_optimizer_pt_and_runs_nothing(tiny_model_dir, page_dataset, tmp_path,
+                                                                          settings):
+    runner = JobRunner(settings.with_overrides(runs_dir=tmp_path / "runs"))
+    config = TrainConfig(model=str(tiny_model_dir), dataset=str(page_dataset), run_name="run", seq_len=64,
+                         batch_size=2, eval_fraction=0.0, chat_mix_ratio=0.0, cpu_threads=1, device="cpu",
+                         max_steps=2)
+    first = runner.wait(runner.start(config), timeout=WAIT)
+    assert first.status == "finished", first.log_tail
+    out = runner.settings.runs_dir / "run"
     ckpt = runs.latest_checkpoint(out)
     for name in ("optimizer.pt", "scheduler.pt", "rng.pt"):  # what we save loads under weights_only=True
         torch.load(ckpt / name, weights_only=True)
@@ -42,9 +39,9 @@ def test_resume_refuses_a_pickled_object_in_optimizer_pt_and_runs_nothing(tiny_m
     state = torch.load(ckpt / "optimizer.pt", weights_only=True)
     state["evil"] = _Payload(marker)
     torch.save(state, ckpt / "optimizer.pt")
-    resumed = _cpt(tiny_model_dir, page_dataset, out, "--max-steps", "4", "--resume")
+    resumed = runner.wait(runner.resume("run", max_steps=4), timeout=WAIT)
     assert not marker.exists(), "resuming ran code from optimizer.pt"
-    assert resumed.returncode == 1
+    assert resumed.status == "failed"
     status = runs.read_status(out)
     assert status["status"] == "failed"
     assert "holds something other than tensors and plain values" in status["error"]

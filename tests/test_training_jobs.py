@@ -195,22 +195,19 @@ def test_kill9_is_reported_as_failed(runner, datasets_root, job_settings, tiny_m
     assert not (job_settings.runs_dir / name).exists()
 
 
-def test_cli_embeddings_padding_checkpointing_on_a_tied_model(datasets_root, tiny_model_dir, tmp_path, settings):
-    """Trainable (tied) embeddings + --no-packing + gradient checkpointing + rsLoRA, straight from the CLI."""
-    import subprocess
-    import sys
-
+def test_embeddings_padding_checkpointing_on_a_tied_model(runner, datasets_root, tiny_model_dir, tmp_path,
+                                                          job_settings, settings):
+    """Trainable (tied) embeddings + no packing + gradient checkpointing + rsLoRA, all from the flags."""
     from transformers import AutoModelForCausalLM
 
-    from iacdemo.settings import REPO_ROOT
+    from train.cpt import prepare_run_dir
 
-    out = tmp_path / "emb"
-    cmd = [sys.executable, "-m", "train.cpt", "--model", str(tiny_model_dir), "--dataset",
-           str(datasets_root / "dynamodb"), "--out", str(out), "--max-steps", "3", "--seq-len", "128",
-           "--batch-size", "2", "--train-embeddings", "--embed-lr", "1e-3", "--no-packing",
-           "--gradient-checkpointing", "--use-rslora", "--eval-fraction", "0", "--cpu-threads", "1"]
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=WAIT)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    config = small(datasets_root / "dynamodb", "emb", model=str(tiny_model_dir), max_steps=3, seq_len=128,
+                   train_embeddings=True, embed_lr=1e-3, packing=False, gradient_checkpointing=True,
+                   use_rslora=True, cpu_threads=1)
+    snap = runner.wait(runner.start(config), timeout=WAIT)
+    assert snap.status == "finished", snap.log_tail
+    out = job_settings.runs_dir / "emb"
     status = read_status(out)
     assert status["status"] == "finished" and status["data"]["pad_fraction"] > 0.05
     adapter_cfg = json.loads((out / "adapter" / "adapter_config.json").read_text())
@@ -236,25 +233,20 @@ def test_cli_embeddings_padding_checkpointing_on_a_tied_model(datasets_root, tin
     with pytest.raises(ModelError, match="Cannot load the adapter"):
         load_adapter_model(broken, settings=settings)
 
-    # a second plain start into the same folder is refused without touching the finished run
-    again = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=WAIT)
-    assert again.returncode == 2 and "already holds a run" in again.stderr
+    # a second plain start into the same folder (from a shell: the runner refuses it earlier) is refused
+    # before anything is written (main() turns the ConfigError into exit code 2)
+    with pytest.raises(ConfigError, match="already holds a run"):
+        prepare_run_dir(out, config)
     assert read_status(out)["status"] == "finished"
 
 
-def test_cli_precision_bf16_runs_and_is_recorded(datasets_root, tiny_model_dir, tmp_path, capsys):
+def test_precision_bf16_runs_and_is_recorded(runner, datasets_root, tiny_model_dir, job_settings, capsys):
     """--precision picks the frozen weights' dtype (bf16 here on a CPU: slow, but it must still train)."""
-    import subprocess
-    import sys
-
-    from iacdemo.settings import REPO_ROOT
-
-    out = tmp_path / "bf16"
-    cmd = [sys.executable, "-m", "train.cpt", "--model", str(tiny_model_dir), "--dataset",
-           str(datasets_root / "dynamodb"), "--out", str(out), "--max-steps", "2", "--seq-len", "64",
-           "--batch-size", "2", "--precision", "bf16", "--eval-fraction", "0", "--cpu-threads", "1"]
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=WAIT)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    config = small(datasets_root / "dynamodb", "bf16", model=str(tiny_model_dir), max_steps=2, precision="bf16",
+                   cpu_threads=1)
+    snap = runner.wait(runner.start(config), timeout=WAIT)
+    assert snap.status == "finished", snap.log_tail
+    out = job_settings.runs_dir / "bf16"
     status = read_status(out)
     assert status["status"] == "finished" and status["dtype"] == "bfloat16"
     assert json.loads((out / "config.json").read_text())["precision"] == "bf16"
@@ -263,5 +255,5 @@ def test_cli_precision_bf16_runs_and_is_recorded(datasets_root, tiny_model_dir, 
     from train.cpt import main  # the refusal comes from the flag parser: no process needed to see it
 
     with pytest.raises(SystemExit) as refused:
-        main(cmd[3:-6] + ["--precision", "fp16"])
+        main([*config.to_cli_args(), "--precision", "fp16"])
     assert refused.value.code == 2 and "fp16" in capsys.readouterr().err

@@ -1,34 +1,23 @@
-"""The experiment's CPT runs: `python -m train.cpt` in a subprocess, watched for a progress bar.
+"""The experiment's CPT runs: a `train.cpt` job, watched for a progress bar.
 
-The same training as the Train tab and the CLI (no second training loop): the run folder sits in the
-report folder, and a run that was interrupted continues from its newest checkpoint on rerun.
+The same training as the Train tab and the CLI (no second training loop), launched the same way
+(`launch_job`: forked from the job helper on a CPU): the run folder sits in the report folder, and a run
+that was interrupted continues from its newest checkpoint on rerun.
 """
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from iacdemo.errors import JobError
-from iacdemo.settings import REPO_ROOT, Settings
+from iacdemo.settings import Settings
 from iacdemo.training import runs
 from iacdemo.training.config import TrainConfig
+from iacdemo.training.runner import launch_job
 
 Progress = Callable[[int, int], Any]  # (step, total steps)
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(IACDEMO_DATA_DIR=str(settings.data_dir), IACDEMO_RUNS_DIR=str(settings.runs_dir),
-               IACDEMO_CACHE_DIR=str(settings.cache_dir), PYTHONUNBUFFERED="1")
-    if settings.device:
-        env["IACDEMO_DEVICE"] = settings.device
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    return env
 
 
 def finished_adapter(run_dir: Path) -> Path | None:
@@ -50,10 +39,9 @@ def train_run(config: TrainConfig, settings: Settings, progress: Progress | None
     if not resume and run_dir.exists():
         shutil.rmtree(run_dir)  # a run that died before its first checkpoint: nothing to continue from
     run_dir.mkdir(parents=True, exist_ok=True)
-    argv = TrainConfig(**{**config.to_dict(), "resume": resume}).launch_argv(settings, sys.executable)
-    with open(run_dir / runs.CONSOLE_FILE, "ab") as console:
-        proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=console,
-                                stderr=subprocess.STDOUT, env=_env(settings))
+    job = TrainConfig(**{**config.to_dict(), "resume": resume})
+    # in this process's group: the Experiment tab's Stop signals the group, and the run must save too
+    proc = launch_job(job, settings, run_dir / runs.CONSOLE_FILE, new_session=False)
     try:
         while proc.poll() is None:
             if progress:
@@ -64,12 +52,12 @@ def train_run(config: TrainConfig, settings: Settings, progress: Progress | None
         proc.terminate()
         proc.wait(timeout=120)
         raise
-    status = runs.read_status_file(run_dir)
+    status = runs.read_status(run_dir)  # a job that died without a word is marked failed here
     adapter = finished_adapter(run_dir)
-    if proc.returncode != 0 or adapter is None:
+    if adapter is None:
         tail = runs.tail_text(run_dir / runs.CONSOLE_FILE, 15)
-        raise JobError(f"Training run {run_dir} ended as {status.get('status', 'unknown')} "
-                       f"(exit code {proc.returncode}): {status.get('error') or tail}")
+        raise JobError(f"Training run {run_dir} ended as {status.get('status', 'unknown')}: "
+                       f"{status.get('error') or tail}")
     if progress:
         progress(int(status.get("step") or 0), int(status.get("total_steps") or 0))
     return adapter

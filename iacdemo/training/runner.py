@@ -4,6 +4,8 @@ A job is `python -m train.cpt ...` in a subprocess with its own process group (s
 LLaMA-Factory's web UI does: a crash or an out-of-memory kill takes the job down, never the app, and
 Stop can signal the whole group (torchrun and its ranks). Everything the UI shows is read back from the
 run folder, so a reloaded page or a restarted app re-attaches to a running job with `active_run()`.
+On a CPU the job is forked from the job helper instead of started fresh (job_server.py): the same
+session, console and environment, without 8-10 s of imports before the first step.
 
 One job at a time per machine: `runs_dir/.job.lock` holds the job's pid (and its start time, so a
 reused pid is not mistaken for the job), so a second app process sees it too; a lock whose process is
@@ -13,6 +15,7 @@ the run's status.json, which anyone can edit while the job runs.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -23,13 +26,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from iacdemo.errors import JobError
+from iacdemo.errors import ConfigError, JobError
+from iacdemo.models.device import pick_device
 from iacdemo.models.registry import get_spec
 from iacdemo.settings import REPO_ROOT, Settings, get_settings
 from iacdemo.training import cpu_share, runs
 from iacdemo.training.config import TrainConfig
+from iacdemo.training.job_server import JobServerError, job_server
 
 LOCK_FILE = runs.LOCK_FILE
+HELPER_WAIT_S = 120.0  # the job helper's imports take 8-10 s on 2 cores; a dead or stuck one: start fresh
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -96,11 +103,38 @@ def auto_run_name(model: str) -> str:
     return f"{stem[:60]}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+class ForkedJob:
+    """A job forked by the job helper: not our child, so its end is seen in /proc, not by waitpid."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.start_ticks = runs.process_start_ticks(pid)
+
+    def poll(self) -> int | None:
+        """None while it runs, else 0 (its exit code went to the helper; status.json says how it ended)."""
+        alive = runs.lock_is_live({"pid": self.pid, "start_ticks": self.start_ticks})
+        return None if alive else 0
+
+    def terminate(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"job {self.pid}", timeout)
+            time.sleep(0.05)
+        return 0
+
+
 class JobRunner:
     def __init__(self, settings: Settings | None = None, python: str = sys.executable):
         self.settings = settings or get_settings()
         self.python = python
-        self._procs: dict[str, subprocess.Popen] = {}
+        self._procs: dict[str, subprocess.Popen | ForkedJob] = {}
         self._mutex = threading.Lock()  # Gradio calls from several threads
         cpu_share.announce_to(self.settings.runs_dir)  # our model use makes a running job step aside
 
@@ -185,6 +219,11 @@ class JobRunner:
         if run_dir.is_symlink():  # training would write wherever the link points
             raise JobError(f"The run folder {run_dir} is a symbolic link; the app only writes real folders in "
                            f"{self.settings.runs_dir}. Remove the link or pick another run name.")
+        if forks_jobs(self.settings, config) and not self._holds(self._read_lock()):
+            # a helper still importing is further along than a fresh process would be, and both at once
+            # would fight over the CPU: wait for it here, before the mutex, so that other visitors' polls
+            # and refusals do not wait too
+            job_server(self.python).warm(job_env(self.settings), wait_s=HELPER_WAIT_S)
         with self._mutex:
             if not config.resume and run_dir.exists() and any(run_dir.iterdir()):
                 raise JobError(f"A run named '{name}' already exists: pick another name, resume it or delete it.")
@@ -198,13 +237,7 @@ class JobRunner:
                 runs.write_status(run_dir, status="queued", error=None, pid=None, launcher_pid=None,
                                   model=config.model, dataset=config.dataset, run_name=name, created=created,
                                   total_steps=config.max_steps or None, finished=None)
-                console = open(run_dir / runs.CONSOLE_FILE, "ab")
-                try:
-                    proc = subprocess.Popen(config.launch_argv(self.settings, self.python), cwd=REPO_ROOT,
-                                            stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
-                                            start_new_session=True, env=self._job_env())
-                finally:
-                    console.close()
+                proc = launch_job(config, self.settings, run_dir / runs.CONSOLE_FILE, self.python)
                 self._procs[name] = proc
                 # the job's session is its own: lower the whole session, or the scheduler's autogroups
                 # would still give it half the CPU while the app generates (cpu_share.py)
@@ -219,6 +252,10 @@ class JobRunner:
                                       finished=time.time())
                 raise JobError(f"Could not launch the training job: {exc}") from exc
         return name
+
+    def warm_job_server(self, wait_s: float = 0.0) -> bool:
+        """Start the job helper's imports now (the Train tab calls this when shown); see warm_job_helper."""
+        return warm_job_helper(self.settings, self.python, wait_s)
 
     def resume(self, run_name: str, max_steps: int | None = None) -> str:
         """Continue a stopped (or finished, with more steps) run from its newest checkpoint."""
@@ -316,16 +353,58 @@ class JobRunner:
                 self._reap()
         return snap
 
-    def _job_env(self) -> dict[str, str]:
-        """The job sees this runner's settings (tests and apps with custom dirs), through the env."""
-        env = dict(os.environ)
-        s = self.settings
-        env.update(IACDEMO_DATA_DIR=str(s.data_dir), IACDEMO_RUNS_DIR=str(s.runs_dir),
-                   IACDEMO_CACHE_DIR=str(s.cache_dir), IACDEMO_MODEL=s.default_model, PYTHONUNBUFFERED="1",
-                   IACDEMO_JOB_NICE=str(s.job_niceness), IACDEMO_JOB_YIELD_THREADS=str(s.job_yield_threads))
-        if s.device:
-            env["IACDEMO_DEVICE"] = s.device
-        if s.offline:
-            env["HF_HUB_OFFLINE"] = "1"
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        return env
+
+def job_env(settings: Settings) -> dict[str, str]:
+    """The environment a job runs in: this process's, plus the settings of the runner that starts it
+    (tests and apps with custom dirs), since the job reads its settings from the environment."""
+    env = dict(os.environ)
+    s = settings
+    env.update(IACDEMO_DATA_DIR=str(s.data_dir), IACDEMO_RUNS_DIR=str(s.runs_dir),
+               IACDEMO_CACHE_DIR=str(s.cache_dir), IACDEMO_MODEL=s.default_model, PYTHONUNBUFFERED="1",
+               IACDEMO_JOB_NICE=str(s.job_niceness), IACDEMO_JOB_YIELD_THREADS=str(s.job_yield_threads))
+    if s.device:
+        env["IACDEMO_DEVICE"] = s.device
+    if s.offline:
+        env["HF_HUB_OFFLINE"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def forks_jobs(settings: Settings, config: TrainConfig) -> bool:
+    """Whether `config`'s job is forked from the job helper: only where that is the same as a fresh
+    process, i.e. one process on the CPU, on Linux (a CUDA or MPS context does not survive a fork)."""
+    if not (settings.job_server and config.num_processes == 1 and sys.platform.startswith("linux")):
+        return False
+    preferred = config.device if config.device != "auto" else settings.device  # as train.cpt picks
+    try:
+        return pick_device(preferred or None)[0] == "cpu"
+    except ConfigError:
+        return False  # the job reports the bad device itself
+
+
+def warm_job_helper(settings: Settings, python: str = sys.executable, wait_s: float = 0.0) -> bool:
+    """Start the job helper's imports now, so that the first job is forked too (without this, the first
+    job of an app starts as a fresh process while the helper imports). True once the helper is ready
+    (waiting up to `wait_s`); False where jobs are not forked here."""
+    return forks_jobs(settings, TrainConfig()) and job_server(python).warm(job_env(settings), wait_s)
+
+
+def launch_job(config: TrainConfig, settings: Settings, console_path: Path, python: str = sys.executable,
+               new_session: bool = True) -> subprocess.Popen | ForkedJob:
+    """Start `config`'s job, its output appended to `console_path`: forked from the job helper where that
+    is the same as a fresh process (forks_jobs), else `python -m train.cpt` (or torchrun) as a subprocess.
+
+    `new_session`: the job outlives this process and is stopped through its own process group (the
+    runner's jobs); False keeps it in this process's group, so stopping that group stops the job too (an
+    experiment's runs). `config.out` must be set: the job runs in another working folder.
+    """
+    env = job_env(settings)
+    if forks_jobs(settings, config):
+        try:
+            return ForkedJob(job_server(python).launch(config.to_cli_args(), env, REPO_ROOT, console_path,
+                                                       wait_s=HELPER_WAIT_S, new_session=new_session))
+        except JobServerError as exc:
+            log.info("Starting the job as a fresh process: %s", exc)
+    with open(console_path, "ab") as console:
+        return subprocess.Popen(config.launch_argv(settings, python), cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
+                                stdout=console, stderr=subprocess.STDOUT, start_new_session=new_session, env=env)

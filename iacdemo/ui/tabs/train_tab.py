@@ -229,6 +229,7 @@ def build(ctx: AppContext) -> None:
 
     def refresh_lists():
         """Datasets and runs as they are now: corpora get built and runs finish while a page is open."""
+        control.warm_jobs()
         return [gr.update(choices=control.datasets()), *runs_updates(control.runs_view())]
 
     # -- wiring ------------------------------------------------------------------------------------------
