@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from iacdemo.settings import REPO_ROOT, get_settings
+from iacdemo.training.runs import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,9 @@ class _Helper:
     ready: bool = False
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        # poll() alone still says alive for a moment after a kill -9 (the exiting leader of a process with
+        # threads cannot be reaped yet); /proc already shows it as gone
+        return self.process.poll() is None and pid_alive(self.process.pid)
 
     def wait_ready(self, timeout_s: float) -> bool:
         if not self.ready and self.alive():
@@ -276,26 +279,28 @@ class JobServer:
         A helper still importing after `wait_s` is left to finish for the next job (JobRunner.start
         waits for it first, outside its mutex).
         """
+        request = {"argv": argv, "env": env, "cwd": str(cwd), "console": str(console), "new_session": new_session}
         with self._lock:
-            helper = self._ready(env, wait_s)
-            if helper is None:
-                raise JobServerError("the job helper is still importing the libraries")
-            request = {"argv": argv, "env": env, "cwd": str(cwd), "console": str(console), "new_session": new_session}
-            try:
-                helper.process.stdin.write((json.dumps(request) + "\n").encode())
-                helper.process.stdin.flush()
-                line = _read_line(helper.process, 60.0)
-            except OSError as exc:
-                line = None
-                log.warning("The job helper is gone: %s", exc)
-            if not line:
+            for _ in range(2):  # a helper that died since its last job (killed, out of memory) is replaced once
+                helper = self._ready(env, wait_s)
+                if helper is None:
+                    raise JobServerError("the job helper is still importing the libraries")
+                try:
+                    helper.process.stdin.write((json.dumps(request) + "\n").encode())
+                    helper.process.stdin.flush()
+                    line = _read_line(helper.process, 60.0)
+                except OSError:  # its stdin is closed: it is gone
+                    line = ""
+                if line:
+                    reply = json.loads(line)
+                    if "pid" not in reply:
+                        raise JobServerError(reply.get("error", "no pid"))
+                    return int(reply["pid"])
                 helper.close()
                 self._helper = None
-                raise JobServerError("the job helper did not answer")
-            reply = json.loads(line)
-            if "pid" not in reply:
-                raise JobServerError(reply.get("error", "no pid"))
-            return int(reply["pid"])
+                if line is None:  # alive but silent for a minute: do not wait for another one
+                    break
+            raise JobServerError("the job helper did not answer")
 
     def close(self) -> None:
         with self._lock:
