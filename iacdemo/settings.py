@@ -64,8 +64,8 @@ class Settings:
     # this much nicer, and on this many torch threads while the app uses its model (0 = unchanged).
     job_niceness: int = 10
     job_yield_threads: int = 1
-    # CPU jobs are forked from a helper that has imported torch & co. once (iacdemo/training/job_server.py):
-    # a short job starts in about 2 s instead of 10. Off: every job is a fresh `python -m train.cpt`.
+    # CPU jobs are forked from a helper that has imported torch & co. once (iacdemo/training/job_server.py),
+    # so they skip those imports. Off: every job is a fresh `python -m train.cpt`.
     job_server: bool = True
     # Real Terraform (optional): a filesystem mirror of providers (the folder holding
     # `registry.terraform.io`); None = look in the usual places. See iacdemo/terraform/mirror.py.

@@ -1,13 +1,13 @@
 """Start CPU training jobs by forking a process that has already imported the training libraries.
 
-A fresh `python -m train.cpt` spends 8-10 s importing torch, transformers, peft, accelerate and
+A fresh `python -m train.cpt` spends seconds importing torch, transformers, peft, accelerate and
 datasets before its first step; on a small CPU machine that is most of a short demo job
-(bench/bench_job_start.py: 12.6 s fresh vs 2.5 s forked). So the app keeps one helper process that
+(bench/RESULTS.md, "The job helper"). So the app keeps one helper process that
 imports them once and forks each job from itself. The forked job is what `python -m train.cpt` would
 be: its own session (so Stop signals its process group and the app's Ctrl-C does not reach it), the
 console file as stdout and stderr, the runner's environment and working folder.
 
-Where a fork is not the same as a fresh process, jobs start the old way (`JobRunner` decides):
+Where a fork is not the same as a fresh process, jobs start the old way (`runner.forks_jobs`):
 CUDA and MPS (a CUDA context does not survive a fork), several processes (torchrun), non-Linux. The
 helper is restarted when the project's source files change, so an edited train/cpt.py is what runs,
 and when the environment that the libraries read at import time (HF_HUB_OFFLINE, HF_HOME, ...)
@@ -42,7 +42,7 @@ PRELOAD = ("torch", "transformers", "peft", "accelerate", "datasets", "train.cpt
            "transformers.models.llama.modeling_llama", "transformers.models.qwen2.modeling_qwen2")
 JOB_MODULE = "train.cpt"
 READY = "ready"
-GIVE_UP_AFTER_S = 60.0  # a helper not ready after a wait this long is stuck, not slow (imports take ~10 s)
+GIVE_UP_AFTER_S = 60.0  # a helper not ready after a wait this long is stuck, not slow
 _SOURCE_DIRS = ("iacdemo", "train")
 # Variables the libraries read when imported (hub offline mode and cache paths, what gets imported, the
 # OpenMP pool): a helper imported under other values is replaced. The job gets its whole environment in

@@ -5,7 +5,7 @@ LLaMA-Factory's web UI does: a crash or an out-of-memory kill takes the job down
 Stop can signal the whole group (torchrun and its ranks). Everything the UI shows is read back from the
 run folder, so a reloaded page or a restarted app re-attaches to a running job with `active_run()`.
 On a CPU the job is forked from the job helper instead of started fresh (job_server.py): the same
-session, console and environment, without 8-10 s of imports before the first step.
+session, console and environment, without the imports before the first step.
 
 One job at a time per machine: `runs_dir/.job.lock` holds the job's pid (and its start time, so a
 reused pid is not mistaken for the job), so a second app process sees it too; a lock whose process is
@@ -35,7 +35,7 @@ from iacdemo.training.config import TrainConfig
 from iacdemo.training.job_server import JobServerError, job_server
 
 LOCK_FILE = runs.LOCK_FILE
-HELPER_WAIT_S = 120.0  # the job helper's imports take 8-10 s on 2 cores; a dead or stuck one: start fresh
+HELPER_WAIT_S = 120.0  # how long a Start waits for the job helper's imports; then the job starts fresh
 log = logging.getLogger(__name__)
 
 

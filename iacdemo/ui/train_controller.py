@@ -259,8 +259,8 @@ class TrainController:
         return views.space_note(self.settings, training_device(self.ctx))
 
     def warm_jobs(self) -> None:
-        """Opening the tab starts the job helper's imports, so that the first Start is forked (about 2 s
-        to the first step on a small CPU instead of about 10)."""
+        """Opening the tab starts the job helper's imports, so that the first Start is forked too and
+        skips them."""
         if not self.blocked():
             self.runner.warm_job_server()
 
