@@ -29,6 +29,7 @@ from iacdemo.training.runner import JobRunner
 from iacdemo.ui import compare_views
 from iacdemo.ui.state import AppContext
 from iacdemo.ui.tabs import data_tab
+from tests.test_job_server import parent_pid
 
 WAIT = 300  # generous: the machine is shared
 
@@ -59,11 +60,6 @@ APP_SCRIPT = textwrap.dedent("""
 """)
 
 
-def _parent_pid(pid: int) -> int:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return int(stat[stat.rindex(")") + 2:].split()[1])
-
-
 @pytest.mark.parametrize("forked", [True, False], ids=["forked-by-the-job-helper", "fresh-process"])
 def test_killed_app_leaves_an_orphan_job_that_a_restarted_app_lists_and_stops(job_settings, page_dataset,
                                                                               tiny_model_dir, tmp_path, forked):
@@ -80,7 +76,7 @@ def test_killed_app_leaves_an_orphan_job_that_a_restarted_app_lists_and_stops(jo
         restarted = JobRunner(job_settings)
         job = runs.read_job_lock(job_settings.runs_dir)["pid"]
         # forked: the job is the helper's child, in a session of its own; else the app's own child
-        assert _parent_pid(job) == (int(helper) if forked else app.pid)
+        assert parent_pid(job) == (int(helper) if forked else app.pid)
         assert helper == "None" or forked
         assert os.getsid(job) == job and os.getpgid(job) == job
         deadline = time.monotonic() + WAIT

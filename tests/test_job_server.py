@@ -37,7 +37,8 @@ def _config(dataset: Path, model: Path, name: str, **overrides) -> TrainConfig:
     return TrainConfig(**{**values, **overrides})
 
 
-def _parent(pid: int) -> int:
+def parent_pid(pid: int) -> int:
+    """The parent of `pid` (/proc/PID/stat field 4): whether a job was forked by the helper or not."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     return int(stat[stat.rindex(")") + 2:].split()[1])
 
@@ -54,7 +55,7 @@ def test_a_forked_job_is_a_job_of_its_own_and_ends_like_a_fresh_one(runner, page
     name = runner.start(_config(page_dataset, tiny_model_dir, "forked", max_steps=400))
     pid = runs.read_job_lock(runner.settings.runs_dir)["pid"]
     # the helper's child, yet in a session and process group of its own: Stop signals the group
-    assert _parent(pid) == helper and os.getsid(pid) == pid and os.getpgid(pid) == pid
+    assert parent_pid(pid) == helper and os.getsid(pid) == pid and os.getpgid(pid) == pid
     assert os.getsid(helper) != pid
     autogroup = Path(f"/proc/{pid}/autogroup")
     if autogroup.exists():  # the runner lowered the job's session, not the app's
@@ -79,7 +80,7 @@ def test_a_killed_helper_is_replaced_and_the_next_job_is_forked_by_the_new_one(r
     assert _gone(helper)
     name = runner.start(_config(page_dataset, tiny_model_dir, "after-helper-died"))
     pid = runs.read_job_lock(runner.settings.runs_dir)["pid"]
-    assert _parent(pid) == job_server().helper_pid != helper
+    assert parent_pid(pid) == job_server().helper_pid != helper
     assert runner.wait(name, timeout=WAIT).status == "finished"
 
 
@@ -95,7 +96,7 @@ def test_a_helper_that_cannot_start_is_given_up_and_jobs_start_as_fresh_processe
     assert job_server(str(python)).helper_pid is None
     name = runner.start(_config(page_dataset, tiny_model_dir, "fresh"))
     pid = runs.read_job_lock(runner.settings.runs_dir)["pid"]
-    assert _parent(pid) == os.getpid() and os.getsid(pid) == pid  # `python -m train.cpt`, as before
+    assert parent_pid(pid) == os.getpid() and os.getsid(pid) == pid  # `python -m train.cpt`, as before
     snap = runner.wait(name, timeout=WAIT)
     assert snap.status == "finished", snap.log_tail
 
@@ -134,7 +135,7 @@ def test_an_experiments_run_stays_in_its_process_group_so_stopping_the_experimen
     job = launch_job(config, runner.settings, run_dir / runs.CONSOLE_FILE, new_session=False)
     # forked, yet in this process's group and session: the Experiment tab's Stop (a SIGTERM to the
     # experiment's group) reaches it, as it reached the subprocess before
-    assert _parent(job.pid) == job_server().helper_pid
+    assert parent_pid(job.pid) == job_server().helper_pid
     assert os.getpgid(job.pid) == os.getpgid(0) and os.getsid(job.pid) == os.getsid(0)
     deadline = time.monotonic() + WAIT
     while not runs.read_status_file(run_dir).get("step") and time.monotonic() < deadline:

@@ -17,6 +17,7 @@ from pathlib import Path
 from iacdemo.errors import ConfigError, JobError
 from iacdemo.experiment.config import ExperimentConfig, load_config
 from iacdemo.settings import REPO_ROOT, Settings, get_settings
+from iacdemo.training.runner import job_env
 from iacdemo.training.runs import pid_alive, tail_text
 
 EXPERIMENTS_DIR = REPO_ROOT / "experiments"
@@ -57,13 +58,11 @@ def start_experiment(config_path: str | Path, settings: Settings | None = None) 
     if pid_alive(_pid(report_dir)):
         raise JobError(f"Experiment '{config.name}' is already running (pid {_pid(report_dir)}).")
     report_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, IACDEMO_DATA_DIR=str(settings.data_dir), IACDEMO_RUNS_DIR=str(settings.runs_dir),
-               IACDEMO_CACHE_DIR=str(settings.cache_dir), PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     with open(report_dir / LOG_FILE, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "train.experiment", str(Path(config_path).resolve()),
                                  "--out", str(report_dir)], cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                env=job_env(settings))
     (report_dir / PID_FILE).write_text(str(proc.pid))
     _CHILDREN[proc.pid] = proc
     return config
