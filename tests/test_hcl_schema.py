@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from iacdemo.errors import DataError
-from iacdemo.terraform.schema import (NO_DEFAULT, ProviderSchema, _literal, _read_pickle, build_schema,
-                                      docs_fingerprint, documented_default, forget_loaded_schemas,
+from iacdemo.terraform.schema import (CACHES_KEPT, NO_DEFAULT, ProviderSchema, _literal, _read_pickle, _write_cache,
+                                      build_schema, docs_fingerprint, documented_default, forget_loaded_schemas,
                                       load_docs_schema, load_schema, provider_docs_paths)
 from iacdemo.settings import REPO_ROOT, get_settings
 
@@ -281,3 +281,22 @@ def test_a_long_lived_process_keeps_the_schema_out_of_the_gcs_way():
     schema = keep_schema_resident()
     assert schema is load_schema()
     assert gc.get_freeze_count() > 250_000  # the schema's objects among them
+
+
+def test_each_new_schema_cache_file_drops_all_but_the_newest_few(tmp_path):
+    """Every docs or code change writes a new multi-MB cache file under a new name; without pruning a
+    long-lived install collects them forever. The newest CACHES_KEPT of a kind stay, other kinds are kept."""
+    folder = tmp_path / "schema"
+    folder.mkdir()
+    for n in range(6):
+        old = folder / f"aws-provider-merged-{n:020x}.pickle"
+        old.write_bytes(b"old")
+        os.utime(old, (1_000_000 + n, 1_000_000 + n))
+    other_kind = folder / "aws-provider-0123456789abcdef0123.json"
+    other_kind.write_text("{}")
+    os.utime(other_kind, (1, 1))
+    new = folder / "aws-provider-merged-ffffffffffffffffffff.pickle"
+    _write_cache(new, lambda fh: fh.write(b"new"), binary=True, siblings="aws-provider-merged-*.pickle")
+    kept = sorted(p.name for p in folder.glob("aws-provider-merged-*.pickle"))
+    assert kept == [f"aws-provider-merged-{n:020x}.pickle" for n in range(6 - (CACHES_KEPT - 1), 6)] + [new.name]
+    assert new.read_bytes() == b"new" and other_kind.exists()

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from iacdemo import atomic_write
 from iacdemo.errors import ConfigError, JobError, ModelError
 from iacdemo.evaluation.eta import SPEEDS, Forecast, RunClock, Speed, forecast
 from iacdemo.evaluation.prompts import task_messages
@@ -169,10 +168,7 @@ class AnswerCache:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".answer-", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(record, fh, ensure_ascii=False)
-            os.replace(tmp, path)
+            atomic_write.write_json(path, record, ensure_ascii=False)
         except OSError:
             pass  # a read-only cache costs a regeneration next time, nothing more
 

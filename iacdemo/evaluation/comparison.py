@@ -8,9 +8,7 @@ report says which mode produced it: `static` (the offline plan emulation) or `re
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import threading
 import time
 import uuid
@@ -18,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from iacdemo import atomic_write
 from iacdemo.errors import ConfigError, DataError
 from iacdemo.evaluation.answers import (BATCH_ROWS, RETRIEVAL_K, Answer, AnswerCache, SessionProvider, System,
                                         eval_gen_settings, generate_answers)
@@ -248,20 +247,13 @@ def results_dir(settings: Settings | None = None) -> Path:
     return (settings or get_settings()).eval_dir / "results"
 
 
-def _write_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".eval-", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, ensure_ascii=False)
-    os.replace(tmp, path)
-
-
 def save_comparison(comparison: Comparison, settings: Settings | None = None) -> Path:
     """Write `<id>.json` (everything) and `<id>.meta.json` (for the list); returns the full record's path."""
     directory = results_dir(settings)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{comparison.id}.json"
-    _write_atomic(path, comparison.to_json())
-    _write_atomic(directory / f"{comparison.id}.meta.json", comparison.meta())
+    atomic_write.write_json(path, comparison.to_json(), ensure_ascii=False)
+    atomic_write.write_json(directory / f"{comparison.id}.meta.json", comparison.meta(), ensure_ascii=False)
     return path
 
 

@@ -8,11 +8,11 @@ still cached one by one, so the rerun continues where it stopped).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
+
+from iacdemo import atomic_write
 
 STEPS_DIR = "steps"
 
@@ -37,10 +37,7 @@ class StepCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         record = {"step": name, "fingerprint": fingerprint, "seconds": round(seconds, 2), "finished": time.time(),
                   "result": result}
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{name}-", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(record, fh, indent=1, ensure_ascii=False)
-        os.replace(tmp, self.path(name))
+        atomic_write.write_json(self.path(name), record, indent=1, ensure_ascii=False)
 
     def seconds(self, name: str) -> float | None:
         try:

@@ -23,17 +23,16 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import os
 import pickle
 import re
 import sys
-import tempfile
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator
 
+from iacdemo import atomic_write
 from iacdemo.corpus.sources import Doc, provider_pages
 from iacdemo.errors import DataError
 from iacdemo.hcl.extract import matching_brace_end
@@ -43,6 +42,7 @@ from iacdemo.terraform.provider_values import CrossRules, ValueRule
 from iacdemo.terraform.schema_model import DATA, RESOURCE, ArgumentSpec, BlockSpec, ProviderSchema, TypeSchema
 
 SCHEMA_VERSION = 9  # bump when the page reader changes, so stale caches are rebuilt
+CACHES_KEPT = 4  # schema cache files of each kind kept (the newest); older ones are never read again
 PROVIDER_DOCS_FILE = "terraform-provider-aws-docs.jsonl.gz"
 
 # ---------------------------------------------------------------------------------------------------
@@ -588,7 +588,8 @@ def load_schema(settings: Settings | None = None) -> ProviderSchema:
                     schema = provider_schema.merge_docs(provider_schema.read_dump(dump), docs)
                     if docs is not None:
                         provider_schema.merge_rules(schema, provider_docs_paths(settings))
-                _write_atomically(cache_file, lambda fh: pickle.dump(schema, fh, pickle.HIGHEST_PROTOCOL), "wb")
+                _write_cache(cache_file, lambda fh: pickle.dump(schema, fh, pickle.HIGHEST_PROTOCOL), binary=True,
+                             siblings="aws-provider-merged-*.pickle")
             _memory[key] = schema
         return _memory[key]
 
@@ -617,8 +618,9 @@ def load_docs_schema(settings: Settings | None = None) -> ProviderSchema:
             with _gc_paused():
                 schema = build_schema(paths)
             schema.fingerprint = fingerprint
-            _write_atomically(cache_file, lambda fh: json.dump({"version": SCHEMA_VERSION, **schema.to_json()}, fh,
-                                                               separators=(",", ":")), "w")
+            _write_cache(cache_file, lambda fh: json.dump({"version": SCHEMA_VERSION, **schema.to_json()}, fh,
+                                                          separators=(",", ":")), binary=False,
+                         siblings="aws-provider-[0-9a-f]*.json")
         _memory[fingerprint] = schema
         return schema
 
@@ -669,7 +671,7 @@ class _SchemaUnpickler(pickle.Unpickler):
 
 
 def _read_pickle(path: Path) -> ProviderSchema | None:
-    """The merged schema from this app's own cache folder (written by `_write_atomically` below). Anything
+    """The merged schema from this app's own cache folder (written by `_write_cache` below). Anything
     unreadable, or naming anything but the schema's classes, is rebuilt, never trusted."""
     try:
         with _gc_paused(), path.open("rb") as fh:
@@ -690,21 +692,26 @@ def _read_cache(path: Path, fingerprint: str) -> ProviderSchema | None:
         return None  # missing or damaged cache: rebuild
 
 
-def _write_atomically(path: Path, write: Callable[[IO], None], mode: str) -> None:
-    """Write atomically so a concurrent reader never sees half a file; a read-only cache is not fatal."""
+def _write_cache(path: Path, write: Callable[[IO], None], binary: bool, siblings: str) -> None:
+    """Write a cache file (atomically: a concurrent reader never sees half of it) and drop all but the
+    newest CACHES_KEPT files matching `siblings`: each docs or code change writes a new file (several MB),
+    and nothing reads the old ones again. A read-only cache is not fatal: the schema is rebuilt next time."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".schema-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as fh:
-                write(fh)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write.atomic_file(path, binary=binary) as fh:
+            write(fh)
+        older = sorted((p for p in path.parent.glob(siblings) if p != path), key=_mtime, reverse=True)
+        for stale in older[CACHES_KEPT - 1:]:
+            stale.unlink(missing_ok=True)
     except OSError:
         pass
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0  # removed by another process meanwhile
 
 
 def suggest(type_name: str, kind: str = RESOURCE, settings: Settings | None = None) -> str | None:

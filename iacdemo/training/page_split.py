@@ -9,10 +9,10 @@ so the answer is the same as long as the run's dataset still exists.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Iterable
 
+from iacdemo import atomic_write
 from iacdemo.errors import DataError
 from iacdemo.training.data import load_rows, split_by_page
 
@@ -23,9 +23,7 @@ def write_page_split(run_dir: Path, trained: Iterable[str], held_out: Iterable[s
     """Record the split (sorted, atomically: a reader never sees half a file)."""
     path = Path(run_dir) / PAGES_FILE
     data = {"trained": sorted(set(trained)), "held_out": sorted(set(held_out))}
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write.write_json(path, data, indent=2)
     return path
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from iacdemo import atomic_write
 from iacdemo.errors import ConfigError, JobError
 from iacdemo.models.device import pick_device
 from iacdemo.models.registry import get_spec
@@ -147,9 +148,7 @@ class JobRunner:
         return runs.read_job_lock(self.settings.runs_dir)
 
     def _write_lock(self, info: dict[str, Any]) -> None:
-        tmp = self.lock_path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(info))
-        os.replace(tmp, self.lock_path)
+        atomic_write.write_json(self.lock_path, info)
 
     def _acquire(self, run_name: str) -> None:
         self.settings.runs_dir.mkdir(parents=True, exist_ok=True)

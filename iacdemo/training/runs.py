@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from iacdemo import atomic_write
 from iacdemo.errors import ConfigError, JobError
 from iacdemo.safe_json import as_float, as_int, as_str, read_json_or
 from iacdemo.settings import Settings, get_settings
@@ -104,12 +105,6 @@ def lock_is_live(held: dict[str, Any]) -> bool:
 
 
 # --- status.json ---------------------------------------------------------------------------------------
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 _INT_FIELDS = ("pid", "launcher_pid", "step", "total_steps", "world_size", "warmup_steps", "trainable_params")
 _FLOAT_FIELDS = ("created", "started", "finished", "updated", "elapsed_s", "tokens_per_s", "last_loss")
 _STR_FIELDS = ("error", "model", "dataset", "run_name", "device", "dtype", "adapter")
@@ -157,7 +152,7 @@ def write_status(run_dir: Path, **fields: Any) -> dict[str, Any]:
     status = read_status_file(run_dir)
     status.update(fields)
     status["updated"] = time.time()
-    _write_json_atomic(run_dir / STATUS_FILE, status)
+    atomic_write.write_json(run_dir / STATUS_FILE, status, indent=2, default=str)
     return status
 
 
@@ -176,7 +171,7 @@ class StatusWriter:
     def write(self, **fields: Any) -> dict[str, Any]:
         self.status.update(fields)
         self.status["updated"] = time.time()
-        _write_json_atomic(self.run_dir / STATUS_FILE, self.status)
+        atomic_write.write_json(self.run_dir / STATUS_FILE, self.status, indent=2, default=str)
         return dict(self.status)
 
 
