@@ -243,20 +243,21 @@ class JobServer:
             if self._given_up[0] == sources:
                 raise JobServerError(self._given_up[1])
             self._given_up = None
-        for _ in range(2):  # a helper that served and died just now (killed) is replaced once
-            helper = self._helper
-            if helper is not None and (not helper.alive() or helper.import_env != _import_env(env)
-                                       or helper.sources != sources):
-                helper.close()  # stale code, another import-time environment, or dead
-                helper = self._helper = None
-            if helper is None:
-                process = subprocess.Popen([self.python, "-m", __name__], cwd=REPO_ROOT, env=env,
-                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-                helper = self._helper = _Helper(process, _import_env(env), sources)
-            if helper.wait_ready(wait_s):
-                return helper
-            if not helper.ready:
-                break
+        helper = self._helper
+        if helper is not None and (not helper.alive() or helper.import_env != _import_env(env)
+                                   or helper.sources != sources):
+            helper.close()  # stale code, another import-time environment, or dead since its last job
+            helper = self._helper = None
+        if helper is None:
+            process = subprocess.Popen([self.python, "-m", __name__], cwd=REPO_ROOT, env=env,
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            helper = self._helper = _Helper(process, _import_env(env), sources)
+        if helper.wait_ready(wait_s):
+            return helper
+        if helper.ready:  # it had served and died in the last moment: launch's retry starts another
+            helper.close()
+            self._helper = None
+            raise HelperGone("the job helper exited")
         why = None
         if not helper.alive():
             why = f"the job helper exited (code {helper.process.returncode}) before it was ready"
@@ -282,7 +283,10 @@ class JobServer:
         request = {"argv": argv, "env": env, "cwd": str(cwd), "console": str(console), "new_session": new_session}
         with self._lock:
             for _ in range(2):  # a helper that died since its last job (killed, out of memory) is replaced once
-                helper = self._ready(env, wait_s)
+                try:
+                    helper = self._ready(env, wait_s)
+                except HelperGone:
+                    continue
                 if helper is None:
                     raise JobServerError("the job helper is still importing the libraries")
                 try:
@@ -311,6 +315,10 @@ class JobServer:
 
 class JobServerError(RuntimeError):
     """The helper could not fork this job; the runner starts it as a fresh process instead."""
+
+
+class HelperGone(JobServerError):
+    """The ready helper died just now; the next attempt starts another (not a reason to give up)."""
 
 
 _servers: dict[str, JobServer] = {}
