@@ -29,18 +29,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _tiny_model_and_data(root: Path) -> tuple[Path, Path]:
-    from transformers import AutoModelForCausalLM, Qwen2Config
-
     from iacdemo.corpus.build import build_corpus
     from iacdemo.models import load_tokenizer
+    from iacdemo.models.tiny import save_tiny_model
 
     tok = load_tokenizer()
-    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                      tie_word_embeddings=True, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    model_dir = root / "tiny-model"
-    AutoModelForCausalLM.from_config(cfg).save_pretrained(model_dir)
-    tok.save_pretrained(model_dir)
+    model_dir = save_tiny_model(tok, root / "tiny-model")
     data = root / "dynamodb"
     build_corpus(None, out_dir=data, seq_len=256, services=["DynamoDB"], tokenizer=tok)
     return model_dir, data

@@ -70,16 +70,9 @@ def loaded_model(settings):
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory, loaded_model) -> Path:
     """A tiny random Qwen2 model with the real SmolLM2 tokenizer: for plumbing tests that need speed."""
-    from transformers import AutoModelForCausalLM, Qwen2Config
+    from iacdemo.models.tiny import save_tiny_model
 
-    tok = loaded_model.tokenizer
-    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                      tie_word_embeddings=True, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    out = tmp_path_factory.mktemp("tiny-model")
-    AutoModelForCausalLM.from_config(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return save_tiny_model(loaded_model.tokenizer, tmp_path_factory.mktemp("tiny-model"))
 
 
 @pytest.fixture(scope="session")
