@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -123,7 +124,7 @@ def test_stop_switches_are_per_visitor():
 
 
 # ---- adapters from runs ---------------------------------------------------------------------------------------
-def _run(root, name, adapter=True, status="finished", step=3, created=None, losses=()):
+def _run(root, name, adapter=True, status="finished", step=3, created=None, losses=(), model="smollm2-135m-instruct"):
     run = root / name
     run.mkdir(parents=True)
     (run / "status.json").write_text(json.dumps({"status": status, "step": step, "total_steps": step,
@@ -131,7 +132,7 @@ def _run(root, name, adapter=True, status="finished", step=3, created=None, loss
     if losses:
         (run / "metrics.jsonl").write_text("".join(json.dumps({"step": i + 1, "elapsed_s": i, "loss": loss}) + "\n"
                                                    for i, loss in enumerate(losses)))
-    (run / "config.json").write_text(json.dumps({"model": "smollm2-135m-instruct"}))
+    (run / "config.json").write_text(json.dumps({"model": model}))
     if adapter:
         (run / "adapter").mkdir()
         (run / "adapter" / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA"}))
@@ -211,6 +212,29 @@ def test_refreshing_the_adapter_list_keeps_the_visitors_pick(settings, tmp_path)
     shutil.rmtree(tmp_path / "runs" / "tuned")  # the picked run was deleted: fall back to the default
     choices, value = views.refreshed_adapter_choices("tuned", local)
     assert value == "none" and [v for _, v in choices] == ["none"]
+
+
+def test_runs_of_another_base_model_are_listed_last_and_never_the_default(settings, tmp_path):
+    """A run trained on another model (a tiny test model, a hub model) cannot attach to the loaded one: as
+    the default it made every first Send of the Compare tab an error. It stays pickable, saying why not."""
+    local = settings.with_overrides(runs_dir=tmp_path / "runs")
+    root = tmp_path / "runs"
+    _run(root, "tiny-long", step=300, model=str(tmp_path / "tiny-model"))
+    _run(root, "hub-name", step=20, model="HuggingFaceTB/SmolLM2-135M-Instruct")  # the same weights' hub id
+    loaded = "smollm2-135m-instruct"
+    choices = views.adapter_choices(local, loaded)
+    assert [v for _, v in choices] == ["none", "hub-name", "tiny-long"]
+    assert dict((v, label) for label, v in choices)["tiny-long"] == \
+        "tiny-long — 300 steps, no loss logged (finished, trained on tiny-model)"
+    assert views.default_adapter_choice(local, loaded) == "hub-name"
+    shutil.rmtree(root / "hub-name")
+    assert views.default_adapter_choice(local, loaded) == "none"
+    assert views.refreshed_adapter_choices("tiny-long", local, picked=False, model_id=loaded)[1] == "none"
+    assert views.refreshed_adapter_choices("tiny-long", local, picked=True, model_id=loaded)[1] is None  # kept
+    views.pin_run("tiny-long", local)
+    assert views.default_adapter_choice(local, loaded) == "none"  # pinned, but of another model
+    assert views.default_adapter_choice(local, str(tmp_path / "tiny-model")) == "tiny-long"
+    assert views.default_adapter_choice(local) == "tiny-long"  # no loaded model to check against
 
 
 # ---- recordings -----------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from safetensors import safe_open
 from iacdemo.errors import ModelError
 from iacdemo.generation.kernels import BASE, use_masked_mixed_batches, use_skinny_decode_matmuls
 from iacdemo.models import load_model
+from iacdemo.models.registry import model_names
 from iacdemo.settings import Settings
 from iacdemo.training.cpu_share import while_app_uses_model
 
@@ -72,14 +73,6 @@ def adapter_name_for(adapter_dir: Path) -> str:
     folder = adapter_dir.parent.name if adapter_dir.name == "adapter" else adapter_dir.name
     name = re.sub(r"[^A-Za-z0-9_-]+", "_", folder).strip("_") or "adapter"
     return "adapter_" + name if name in {BASE, "base"} or name[0].isdigit() else name
-
-
-def _names_for_base(model_id: str, path: str, spec: Any) -> set[str]:
-    """Every spelling under which an adapter may remember this base model."""
-    names = {model_id, path, Path(path).name, Path(model_id).name}
-    if spec is not None and getattr(spec, "origin", ""):
-        names.add(spec.origin.split()[0])  # e.g. HuggingFaceTB/SmolLM2-135M-Instruct
-    return {n.strip().rstrip("/").lower() for n in names if n}
 
 
 class ModelSession:
@@ -203,7 +196,7 @@ class ModelSession:
             raise ModelError(f"{path} has no adapter weights ({' or '.join(_ADAPTER_WEIGHTS)}).")
         base_name = str(config.get("base_model_name_or_path") or "")
         if base_name:
-            mine = _names_for_base(self.model_id, self.loaded.path, self.loaded.spec)
+            mine = model_names(self.model_id) | model_names(str(self.loaded.path))
             theirs = {base_name.strip().rstrip("/").lower(), Path(base_name).name.lower()}
             if not mine & theirs:
                 raise ModelError(f"Adapter {path} was trained on base model '{base_name}', but the loaded "

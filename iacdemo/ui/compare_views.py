@@ -12,7 +12,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Sequence
 
 from iacdemo.corpus.sources import iter_docs
@@ -25,6 +25,7 @@ from iacdemo.generation.recording import Recording
 from iacdemo.generation.side_by_side import SideBySideStream
 from iacdemo.hcl.check import CheckResult, check_answer
 from iacdemo.hcl.highlight import highlight_hcl
+from iacdemo.models.registry import same_model
 from iacdemo.settings import ASSETS_DIR, Settings
 from iacdemo.training.data import load_rows, split_by_page
 from iacdemo.training.runs import list_runs, validate_run_name
@@ -66,56 +67,63 @@ def pin_run(choice: str | None, settings: Settings) -> str | None:
     return run.name
 
 
-def ranked_adapter_runs(settings: Settings) -> list[Any]:
+def ranked_adapter_runs(settings: Settings, model_id: str | None = None) -> list[Any]:
     """Runs that have an adapter, the best default first: pinned, then finished runs by steps trained.
 
     The newest run is often a short stop/resume test whose adapter has barely moved from the base model;
     a demo should open on the run that trained longest. Unfinished runs (stopped, failed, still going)
-    follow, newest first; among equally long finished runs the newer one wins.
+    follow, newest first; among equally long finished runs the newer one wins. Given the loaded model,
+    runs trained on another base model come last: their adapters cannot be attached to it.
     """
     runs = [r for r in list_runs(settings) if r.adapter_path is not None]  # newest first
     pinned = pinned_run(settings)
     finished = sorted((r for r in runs if r.status == "finished" and r.name != pinned),
                       key=lambda r: r.step, reverse=True)  # stable: newest first among equals
     rest = [r for r in runs if r.status != "finished" and r.name != pinned]
-    return [r for r in runs if r.name == pinned] + finished + rest
+    ranked = [r for r in runs if r.name == pinned] + finished + rest
+    return sorted(ranked, key=lambda r: not fits(r, model_id))  # stable: the order above within each group
 
 
-def adapter_label(run: Any, pinned: bool = False) -> str:
-    """'quick-demo — 55 steps, loss 1.23 (finished)': how much a run trained, at a glance."""
+def fits(run: Any, model_id: str | None) -> bool:
+    """Whether the run's adapter was trained on `model_id` (None: no model to check against)."""
+    return model_id is None or not run.model or same_model(run.model, model_id)
+
+
+def adapter_label(run: Any, pinned: bool = False, model_id: str | None = None) -> str:
+    """'quick-demo — 55 steps, loss 1.23 (finished)': how much a run trained, at a glance; a run of
+    another base model says which, since picking it can only give an error."""
     steps = f"{run.step} step{'s' if run.step != 1 else ''}"
     loss = f", loss {run.final_loss:.2f}" if run.final_loss is not None else ", no loss logged"
-    return f"{run.name} — {steps}{loss} ({run.status}{', pinned' if pinned else ''})"
+    other = "" if fits(run, model_id) else f", trained on {PurePath(run.model).name}"
+    return f"{run.name} — {steps}{loss} ({run.status}{', pinned' if pinned else ''}{other})"
 
 
-def adapter_choices(settings: Settings) -> list[tuple[str, str]]:
+def adapter_choices(settings: Settings, model_id: str | None = None) -> list[tuple[str, str]]:
     """(label, run name) of every run that has an adapter, best default first, after "none"."""
     pinned = pinned_run(settings)
-    return [("none (base model only)", NO_ADAPTER)] + [(adapter_label(r, r.name == pinned), r.name)
-                                                       for r in ranked_adapter_runs(settings)]
+    return [("none (base model only)", NO_ADAPTER)] + [(adapter_label(r, r.name == pinned, model_id), r.name)
+                                                       for r in ranked_adapter_runs(settings, model_id)]
 
 
-def default_adapter_choice(settings: Settings) -> str:
-    """The pinned run's adapter, else the most trained finished run's, so the demo compares something."""
-    return _best(adapter_choices(settings))
-
-
-def _best(choices: list[tuple[str, str]]) -> str:
-    return choices[1][1] if len(choices) > 1 else NO_ADAPTER
+def default_adapter_choice(settings: Settings, model_id: str | None = None) -> str:
+    """The pinned run's adapter, else the most trained finished run's, so the demo compares something;
+    only a run trained on the loaded model, else none (an adapter that cannot attach compares nothing)."""
+    best = next(iter(ranked_adapter_runs(settings, model_id)), None)
+    return best.name if best is not None and fits(best, model_id) else NO_ADAPTER
 
 
 def refreshed_adapter_choices(current: str | None, settings: Settings, picked: bool = True,
-                              ) -> tuple[list[tuple[str, str]], str | None]:
+                              model_id: str | None = None) -> tuple[list[tuple[str, str]], str | None]:
     """The current runs' choices, and a new value only when the shown one should change (None: keep it).
 
     A visitor's own pick stays while its run exists: a refresh fires on tab select, and returning the old
     value would undo a pick made while the refresh was in flight. A value the visitor never picked is the
     page's build-time default, stale once runs finish or a run is pinned, so it follows the best default.
     """
-    choices = adapter_choices(settings)
+    choices = adapter_choices(settings, model_id)
     if picked and current in [value for _, value in choices]:
         return choices, None
-    best = _best(choices)
+    best = default_adapter_choice(settings, model_id)
     return choices, (None if best == current else best)
 
 

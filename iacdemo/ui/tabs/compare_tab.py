@@ -112,7 +112,8 @@ def build(ctx: AppContext) -> None:
                                  info="The original experiment's task and IaC-Eval tasks",
                                  elem_id="compare-preset")
             with gr.Row(equal_height=True):
-                adapter = gr.Dropdown(choices=adapter_choices(settings), value=default_adapter_choice(settings),
+                adapter = gr.Dropdown(choices=adapter_choices(settings, ctx.model_id),
+                                      value=default_adapter_choice(settings, ctx.model_id),
                                       label="Fine-tuned adapter (a training run)", scale=5, info=PIN_INFO,
                                       elem_id="compare-adapter")
                 refresh_btn = gr.Button("↻", scale=0, min_width=50, elem_id="compare-refresh")
@@ -310,7 +311,8 @@ def build(ctx: AppContext) -> None:
                 gr.update(choices=recording_choices(settings), value=str(path)))
 
     def refresh_adapters(current, was_picked):
-        choices, value = refreshed_adapter_choices(current, settings, picked=bool(was_picked))
+        choices, value = refreshed_adapter_choices(current, settings, picked=bool(was_picked),
+                                                   model_id=ctx.model_id)
         adapter_update = gr.update(choices=choices) if value is None else gr.update(choices=choices, value=value)
         return adapter_update, gr.update(choices=recording_choices(settings))
 
@@ -337,12 +339,13 @@ def build(ctx: AppContext) -> None:
     refresh_btn.click(refresh_adapters, inputs=[adapter, adapter_picked], outputs=[adapter, recordings], queue=False,
                       api_visibility="private", show_progress="hidden")
     adapter.input(lambda: True, outputs=adapter_picked, queue=False, api_visibility="private", show_progress="hidden")
-    pin_btn.click(lambda choice: pin_message(choice, settings), inputs=adapter, outputs=[errors, status, adapter],
+    pin_btn.click(lambda choice: pin_message(choice, settings, ctx.model_id), inputs=adapter,
+                  outputs=[errors, status, adapter],
                   queue=False, api_visibility="private", show_progress="hidden")
     _on_tab_select(refresh_adapters, inputs=[adapter, adapter_picked], outputs=[adapter, recordings])
 
 
-def pin_message(choice: str | None, settings) -> tuple:
+def pin_message(choice: str | None, settings, model_id: str | None = None) -> tuple:
     """(error box, status, adapter list) after pinning the picked run as the default adapter."""
     try:
         name = pin_run(choice, settings)
@@ -350,7 +353,10 @@ def pin_message(choice: str | None, settings) -> tuple:
         return show_error(exc), gr.update(), gr.update()
     text = (f"Pinned: `{name}` is now the default adapter, for every visitor and after a restart." if name
             else "No run is pinned: the most trained finished run is the default adapter.")
-    return hide_error(), text, gr.update(choices=adapter_choices(settings))
+    if name and default_adapter_choice(settings, model_id) != name:
+        text += (f" It was trained on another base model than `{model_id}`, so it becomes the default once that "
+                 "model is loaded.")
+    return hide_error(), text, gr.update(choices=adapter_choices(settings, model_id))
 
 
 def _on_tab_select(fn: Any, inputs: Any, outputs: Any) -> None:

@@ -93,7 +93,8 @@ def build(ctx: AppContext) -> None:
         with gr.Column(scale=2):
             preset = gr.Dropdown(choices=presets, value=None, label="Preset openers", elem_id="doc-preset")
             with gr.Row(equal_height=True):
-                adapter = gr.Dropdown(choices=adapter_choices(settings), value=default_adapter_choice(settings),
+                adapter = gr.Dropdown(choices=adapter_choices(settings, ctx.model_id),
+                                      value=default_adapter_choice(settings, ctx.model_id),
                                       label="Fine-tuned adapter (a training run)", scale=5, info=PIN_INFO,
                                       elem_id="doc-adapter")
                 refresh_btn = gr.Button("↻", scale=0, min_width=50, elem_id="doc-refresh")
@@ -186,7 +187,8 @@ def build(ctx: AppContext) -> None:
     adapter_picked = gr.State(False)  # has this visitor picked an adapter? (else it follows the best run)
 
     def refresh(current, was_picked):
-        choices, value = refreshed_adapter_choices(current, settings, picked=bool(was_picked))
+        choices, value = refreshed_adapter_choices(current, settings, picked=bool(was_picked),
+                                                   model_id=ctx.model_id)
         return gr.update(choices=choices) if value is None else gr.update(choices=choices, value=value)
 
     generate_btn.click(on_generate, inputs=[prompt, adapter, *(controls[name] for name in FORM_ORDER)],
@@ -203,7 +205,8 @@ def build(ctx: AppContext) -> None:
     refresh_btn.click(refresh, inputs=[adapter, adapter_picked], outputs=adapter, queue=False,
                       api_visibility="private", show_progress="hidden")
     adapter.input(lambda: True, outputs=adapter_picked, queue=False, api_visibility="private", show_progress="hidden")
-    pin_btn.click(lambda choice: pin_message(choice, settings), inputs=adapter, outputs=[errors, status, adapter],
+    pin_btn.click(lambda choice: pin_message(choice, settings, ctx.model_id), inputs=adapter,
+                  outputs=[errors, status, adapter],
                   queue=False, api_visibility="private", show_progress="hidden")
     adapter.change(lambda choice: page_picker_update(choice, ctx), inputs=adapter, outputs=[page, split_md],
                    api_visibility="private", show_progress="hidden")
