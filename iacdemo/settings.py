@@ -57,6 +57,9 @@ class Settings:
     hub_host: str = "huggingface.co"
     max_new_tokens_cap: int = 1024
     max_prompt_chars: int = 20_000
+    # The Doc-completion tab scores each page's first this-many tokens under each model: the whole cost of
+    # a "Score perplexity" click grows with it (one forward pass per model and page).
+    perplexity_tokens: int = 1024
     # No widget takes a file, but Gradio's upload route is always open: cap it so no visitor can fill a
     # Space's disk (bigger uploads get HTTP 413).
     max_upload_bytes: int = 1024 * 1024
@@ -150,6 +153,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         job_niceness=_as_int(env.get("IACDEMO_JOB_NICE"), base.job_niceness),
         job_yield_threads=_as_int(env.get("IACDEMO_JOB_YIELD_THREADS"), base.job_yield_threads),
         job_server=_as_bool(env.get("IACDEMO_JOB_SERVER") or "1"),
+        perplexity_tokens=int(_env_number(env, "IACDEMO_PERPLEXITY_TOKENS", base.perplexity_tokens, low=2,
+                                          integer=True)),
         tf_mirror=Path(env["IACDEMO_TF_MIRROR"]) if env.get("IACDEMO_TF_MIRROR") else None,
         tf_plan_timeout_s=_env_number(env, "IACDEMO_TF_PLAN_TIMEOUT", base.tf_plan_timeout_s, low=1),
         tf_workers=int(_env_number(env, "IACDEMO_TF_WORKERS", base.tf_workers, low=1, integer=True)),

@@ -1,5 +1,8 @@
 from pathlib import Path
 
+import pytest
+
+from iacdemo.errors import ConfigError
 from iacdemo.settings import EMBEDDED_DEFAULT_MODEL, SPACE_DEFAULT_MODEL, settings_from_env
 
 
@@ -17,3 +20,11 @@ def test_env_overrides_and_space_defaults(tmp_path):
     assert s.on_space and s.default_model == SPACE_DEFAULT_MODEL
     assert s.port == 9999 and s.host == "0.0.0.0"
     assert settings_from_env({"IACDEMO_MODEL": "x/y", "SPACE_ID": "a/b"}).default_model == "x/y"
+
+
+def test_perplexity_tokens_come_from_the_environment_and_nonsense_is_refused():
+    assert settings_from_env({}).perplexity_tokens == 1024
+    assert settings_from_env({"IACDEMO_PERPLEXITY_TOKENS": "256"}).perplexity_tokens == 256
+    for bad in ("lots", "1", "2.5", "-4"):
+        with pytest.raises(ConfigError, match="IACDEMO_PERPLEXITY_TOKENS"):
+            settings_from_env({"IACDEMO_PERPLEXITY_TOKENS": bad})

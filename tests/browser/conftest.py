@@ -74,7 +74,10 @@ def app_server(settings, tmp_path_factory) -> AppServer:
     port = _free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / "app-server.log"
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    # The browser tests check what a score click shows, not the score itself (test_generation_model does):
+    # a quarter of the default page length keeps each click a few seconds on a 2-core CPU.
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1",
+           "IACDEMO_PERPLEXITY_TOKENS": "256"}
     env.pop("SPACE_ID", None)
     cmd = [sys.executable, "app.py", "--port", str(port), "--runs-dir", str(runs_dir),
            "--cache-dir", str(cache_dir), "--data-dir", str(settings.data_dir)]
@@ -115,11 +118,19 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, request):
+    """A fresh browser context per test. With IACDEMO_BROWSER_TRACE=<folder>, each test's Playwright trace
+    (every action with its start and end) is saved there: `playwright show-trace` shows where a test waits."""
     context = browser.new_context(viewport=VIEWPORT)
+    trace_dir = os.environ.get("IACDEMO_BROWSER_TRACE")
+    if trace_dir:
+        context.tracing.start(snapshots=False, screenshots=False)
     page = context.new_page()
     page.set_default_timeout(20_000)
     yield page
+    if trace_dir:
+        Path(trace_dir).mkdir(parents=True, exist_ok=True)
+        context.tracing.stop(path=str(Path(trace_dir) / f"{request.node.name}.zip"))
     context.close()
 
 

@@ -37,6 +37,9 @@ def test_doc_completion_shows_highlighted_callouts_and_perplexity(app_server, tu
 
     expect(page.locator("#doc-status")).to_contain_text("tokens/s", timeout=GENERATION_TIMEOUT_MS)
     assert_kept_short(page.locator("#doc-status"))
+    # the tuned pane first: hidden, it says the run's adapter was never used (once seen in a full run: the
+    # title kept its build-time text); visible with the old title, that the title update was lost
+    expect(page.locator("#doc-out-1")).to_be_visible()
     expect(page.locator("#doc-title-1")).to_contain_text(f"Fine-tuned ({TUNED_RUN})")
     for pane in (0, 1):
         out = page.locator(f"#doc-out-{pane} .iac-doc")
@@ -58,6 +61,8 @@ def test_doc_completion_shows_highlighted_callouts_and_perplexity(app_server, tu
     expect(table).to_contain_text("%")
     roles = page.locator("#doc-ppl tbody tr").evaluate_all("rows => rows.map(r => r.dataset.role)")
     assert roles == ["trained on", "held out of training"], roles
+    scored = page.locator("#doc-ppl tbody tr td:nth-child(3)").all_inner_texts()  # the "tokens" column
+    assert all(0 < int(n.replace(",", "")) <= 256 for n in scored), scored  # the app's IACDEMO_PERPLEXITY_TOKENS
     page.locator("#doc-prompt").evaluate("e => e.scrollIntoView({block: 'start'})")
     save(page, "doc_completion", publish=True)
 

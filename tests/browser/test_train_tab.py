@@ -60,24 +60,26 @@ def _wait_past_step(page, step: int) -> None:
                            ".innerText.match(/(\\d+)\\//) || [0, 0])[1]) > step", arg=step, timeout=STEP_TIMEOUT_MS)
 
 
-def _line_points(page) -> int:
-    """Vertices of the train-loss line (a one-point line is drawn too: see the round caps in style.css)."""
+def _line_points(page) -> tuple[int, bool]:
+    """Vertices of the train-loss line (a one-point line is drawn too: see the round caps in style.css),
+    and whether it has a colour."""
     page.mouse.move(0, 0)  # a hovered chart highlights one series; measure it at rest
     paths = page.locator("#train-loss-plot g.mark-line path")
     if paths.count() == 0:
-        return 0
+        return 0, False
     d = paths.first.get_attribute("d") or ""
-    assert paths.first.get_attribute("stroke"), "the loss line is drawn without a colour"
-    return d.count("L") + 1 if d.startswith("M") else 0
+    return (d.count("L") + 1 if d.startswith("M") else 0), bool(paths.first.get_attribute("stroke"))
 
 
 def _wait_points(page, n: int, timeout_s: float = 15) -> int:
-    """The chart draws asynchronously after the stats update: give it a moment."""
+    """The chart draws asynchronously after the stats update: give it a moment. Right after a reload the
+    line can be drawn for an instant before vega has given it its colour: only the settled line counts."""
     deadline = time.monotonic() + timeout_s
-    while (points := _line_points(page)) < n and time.monotonic() < deadline:
+    while ((points := _line_points(page))[0] < n or not points[1]) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert points >= n, f"the loss plot shows {points} points, expected at least {n}"
-    return points
+    assert points[0] >= n, f"the loss plot shows {points[0]} points, expected at least {n}"
+    assert points[1], "the loss line is drawn without a colour"
+    return points[0]
 
 
 def _x_tick_labels(page, plot_id: str) -> list[str]:

@@ -32,7 +32,6 @@ TAB_ID = "doc-completion"
 TITLE = "Doc completion"
 PANES = 2  # base and fine-tuned
 FORM_ORDER = ("max_new_tokens", "temperature", "repetition_penalty", "seed")  # on_generate's order (top-p: the preset's)
-PERPLEXITY_MAX_TOKENS = 1024
 PERPLEXITY_WINDOW = 512
 
 
@@ -177,7 +176,7 @@ def build(ctx: AppContext) -> None:
                 raise ConfigError("Pick a documentation page to score.")
             session = ctx.model_session(progress=lambda f, m: progress(f, desc=m))
             adapter_name = attach_run_adapter(session, adapter_choice, settings)
-            results = score_pages(session, paths, pages, adapter_name, max_tokens=PERPLEXITY_MAX_TOKENS,
+            results = score_pages(session, paths, pages, adapter_name, max_tokens=settings.perplexity_tokens,
                                   window=PERPLEXITY_WINDOW, progress=lambda f, m: progress(f, desc=m))
         except Exception as exc:  # noqa: BLE001
             return show_error(exc), gr.update()
