@@ -11,6 +11,7 @@ from iacdemo.generation.recording import Recorder
 from iacdemo.generation.side_by_side import Column, GenSettings, stream_side_by_side
 from iacdemo.hcl.check import check_answer
 from iacdemo.ui import compare_views as views
+from iacdemo.ui.tabs import evaluate_tab
 
 ORIGINAL_MISTAKE = """Here is the resource:
 
@@ -227,7 +228,12 @@ def test_runs_of_another_base_model_are_listed_last_and_never_the_default(settin
     assert dict((v, label) for label, v in choices)["tiny-long"] == \
         "tiny-long — 300 steps, no loss logged (finished, trained on tiny-model)"
     assert views.default_adapter_choice(local, loaded) == "hub-name"
+    # the Evaluate tab lists the same runs in the same order, by adapter folder
+    assert evaluate_tab.adapter_choices(local, loaded) == [(label, str(root / v / "adapter"))
+                                                           for label, v in choices[1:]]
+    assert evaluate_tab.default_adapter(local, loaded) == str(root / "hub-name" / "adapter")
     shutil.rmtree(root / "hub-name")
+    assert evaluate_tab.default_adapter(local, loaded) is None
     assert views.default_adapter_choice(local, loaded) == "none"
     assert views.refreshed_adapter_choices("tiny-long", local, picked=False, model_id=loaded)[1] == "none"
     assert views.refreshed_adapter_choices("tiny-long", local, picked=True, model_id=loaded)[1] is None  # kept

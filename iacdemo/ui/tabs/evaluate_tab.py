@@ -23,8 +23,8 @@ from iacdemo.number_input import parse_number
 from iacdemo.settings import Settings
 from iacdemo.terraform.real import mode_choices, resolve_mode
 from iacdemo.terraform.schema import load_schema
-from iacdemo.training.runs import list_runs
 from iacdemo.ui import evaluate_views as views
+from iacdemo.ui.compare_views import adapter_label, fits, pinned_run, ranked_adapter_runs
 from iacdemo.ui.feedback import error_box, hide_error, show_error
 from iacdemo.ui.state import AppContext
 from iacdemo.ui.stop_switches import StopSwitches
@@ -41,10 +41,18 @@ LET_THROUGH = (KeyboardInterrupt, SystemExit)
 
 
 # ---- form -> evaluation ------------------------------------------------------------------------------------
-def adapter_choices(settings: Settings) -> list[tuple[str, str]]:
-    """Training runs that have an adapter, newest first: (run (model), adapter folder)."""
-    return [(f"{run.name} ({run.model or 'unknown model'}, {run.status})", str(run.adapter_path))
-            for run in list_runs(settings) if run.adapter_path is not None]
+def adapter_choices(settings: Settings, model_id: str | None = None) -> list[tuple[str, str]]:
+    """Training runs that have an adapter, in the Compare tab's order and with its labels (runs of another
+    base model last, saying so): (label, adapter folder)."""
+    pinned = pinned_run(settings)
+    return [(adapter_label(run, run.name == pinned, model_id), str(run.adapter_path))
+            for run in ranked_adapter_runs(settings, model_id)]
+
+
+def default_adapter(settings: Settings, model_id: str | None = None) -> str | None:
+    """The Compare tab's default adapter as a folder; None when no run's adapter fits the loaded model."""
+    best = next(iter(ranked_adapter_runs(settings, model_id)), None)
+    return str(best.adapter_path) if best is not None and fits(best, model_id) else None
 
 
 def systems_from_form(picked: Sequence[str] | None, adapter: str | None) -> list[System]:
@@ -195,8 +203,8 @@ def build(ctx: AppContext) -> None:
                                        info="RAG: the top docs chunks go into IaC-Eval's RAG prompt",
                                        elem_id="eval-systems")
             with gr.Row(equal_height=True):
-                adapters0 = adapter_choices(settings)
-                adapter = gr.Dropdown(choices=adapters0, value=adapters0[0][1] if adapters0 else None,
+                adapter = gr.Dropdown(choices=adapter_choices(settings, ctx.model_id),
+                                      value=default_adapter(settings, ctx.model_id),
                                       label="Tuned adapter (training run)", scale=4, elem_id="eval-adapter")
                 refresh_adapters = gr.Button("↻", scale=0, min_width=50, elem_id="eval-adapter-refresh")
         with gr.Column(scale=3):
@@ -312,5 +320,5 @@ def build(ctx: AppContext) -> None:
     open_btn.click(on_open, inputs=history, outputs=[errors, *view_outputs, current], api_visibility="private")
     refresh_history.click(lambda: history_update(settings), outputs=history, api_visibility="private",
                           show_progress="hidden")
-    refresh_adapters.click(lambda: gr.update(choices=adapter_choices(settings)), outputs=adapter,
+    refresh_adapters.click(lambda: gr.update(choices=adapter_choices(settings, ctx.model_id)), outputs=adapter,
                            api_visibility="private", show_progress="hidden")
