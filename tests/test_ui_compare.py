@@ -11,7 +11,7 @@ from iacdemo.generation.recording import Recorder
 from iacdemo.generation.side_by_side import Column, GenSettings, stream_side_by_side
 from iacdemo.hcl.check import check_answer
 from iacdemo.ui import compare_views as views
-from iacdemo.ui.tabs import evaluate_tab
+from iacdemo.ui.tabs import compare_tab, evaluate_tab
 
 ORIGINAL_MISTAKE = """Here is the resource:
 
@@ -237,7 +237,9 @@ def test_runs_of_another_base_model_are_listed_last_and_never_the_default(settin
     assert views.default_adapter_choice(local, loaded) == "none"
     assert views.refreshed_adapter_choices("tiny-long", local, picked=False, model_id=loaded)[1] == "none"
     assert views.refreshed_adapter_choices("tiny-long", local, picked=True, model_id=loaded)[1] is None  # kept
-    views.pin_run("tiny-long", local)
+    said = compare_tab.pin_message("tiny-long", local, loaded)[1]  # what the Pin button shows
+    assert views.pinned_run(local) == "tiny-long"
+    assert "another base model" in said and "is now the default" not in said, said
     assert views.default_adapter_choice(local, loaded) == "none"  # pinned, but of another model
     assert views.default_adapter_choice(local, str(tmp_path / "tiny-model")) == "tiny-long"
     assert views.default_adapter_choice(local) == "tiny-long"  # no loaded model to check against

@@ -354,8 +354,8 @@ def pin_message(choice: str | None, settings, model_id: str | None = None) -> tu
     text = (f"Pinned: `{name}` is now the default adapter, for every visitor and after a restart." if name
             else "No run is pinned: the most trained finished run is the default adapter.")
     if name and default_adapter_choice(settings, model_id) != name:
-        text += (f" It was trained on another base model than `{model_id}`, so it becomes the default once that "
-                 "model is loaded.")
+        text = (f"Pinned: `{name}`, for every visitor and after a restart. It was trained on another base model "
+                f"than the loaded `{model_id}`, so it becomes the default adapter once its own model is loaded.")
     return hide_error(), text, gr.update(choices=adapter_choices(settings, model_id))
 
 
