@@ -124,7 +124,7 @@ def page(browser, request):
     context = browser.new_context(viewport=VIEWPORT)
     trace_dir = os.environ.get("IACDEMO_BROWSER_TRACE")
     if trace_dir:
-        context.tracing.start(snapshots=False, screenshots=False)
+        context.tracing.start(snapshots=True, screenshots=False)  # snapshots: the network log too
     page = context.new_page()
     page.set_default_timeout(20_000)
     yield page
