@@ -98,18 +98,35 @@ def adapter_label(run: Any, pinned: bool = False, model_id: str | None = None) -
     return f"{run.name} — {steps}{loss} ({run.status}{', pinned' if pinned else ''}{other})"
 
 
+def labelled_adapter_runs(settings: Settings, model_id: str | None = None) -> list[tuple[str, Any]]:
+    """(label, run) of every run that has an adapter, best default first: what every adapter picker lists."""
+    pinned = pinned_run(settings)
+    return [(adapter_label(r, r.name == pinned, model_id), r) for r in ranked_adapter_runs(settings, model_id)]
+
+
 def adapter_choices(settings: Settings, model_id: str | None = None) -> list[tuple[str, str]]:
     """(label, run name) of every run that has an adapter, best default first, after "none"."""
-    pinned = pinned_run(settings)
-    return [("none (base model only)", NO_ADAPTER)] + [(adapter_label(r, r.name == pinned, model_id), r.name)
-                                                       for r in ranked_adapter_runs(settings, model_id)]
+    return _by_name(labelled_adapter_runs(settings, model_id))
+
+
+def _by_name(labelled: list[tuple[str, Any]]) -> list[tuple[str, str]]:
+    return [("none (base model only)", NO_ADAPTER)] + [(label, run.name) for label, run in labelled]
+
+
+def default_adapter_run(settings: Settings, model_id: str | None = None) -> Any | None:
+    """The pinned run, else the most trained finished run, so the demo compares something; only a run
+    trained on the loaded model, else None (an adapter that cannot attach compares nothing)."""
+    return _best(ranked_adapter_runs(settings, model_id), model_id)
+
+
+def _best(ranked: list[Any], model_id: str | None) -> Any | None:
+    return ranked[0] if ranked and fits(ranked[0], model_id) else None  # the ones that fit come first
 
 
 def default_adapter_choice(settings: Settings, model_id: str | None = None) -> str:
-    """The pinned run's adapter, else the most trained finished run's, so the demo compares something;
-    only a run trained on the loaded model, else none (an adapter that cannot attach compares nothing)."""
-    best = next(iter(ranked_adapter_runs(settings, model_id)), None)
-    return best.name if best is not None and fits(best, model_id) else NO_ADAPTER
+    """`default_adapter_run`'s name, or "none"."""
+    best = default_adapter_run(settings, model_id)
+    return best.name if best is not None else NO_ADAPTER
 
 
 def refreshed_adapter_choices(current: str | None, settings: Settings, picked: bool = True,
@@ -120,11 +137,13 @@ def refreshed_adapter_choices(current: str | None, settings: Settings, picked: b
     value would undo a pick made while the refresh was in flight. A value the visitor never picked is the
     page's build-time default, stale once runs finish or a run is pinned, so it follows the best default.
     """
-    choices = adapter_choices(settings, model_id)
+    labelled = labelled_adapter_runs(settings, model_id)  # read once: the list and the default agree
+    choices = _by_name(labelled)
     if picked and current in [value for _, value in choices]:
         return choices, None
-    best = default_adapter_choice(settings, model_id)
-    return choices, (None if best == current else best)
+    best = _best([run for _, run in labelled], model_id)
+    best_name = best.name if best is not None else NO_ADAPTER
+    return choices, (None if best_name == current else best_name)
 
 
 def find_run(choice: str | None, settings: Settings):

@@ -24,7 +24,7 @@ from iacdemo.settings import Settings
 from iacdemo.terraform.real import mode_choices, resolve_mode
 from iacdemo.terraform.schema import load_schema
 from iacdemo.ui import evaluate_views as views
-from iacdemo.ui.compare_views import adapter_label, fits, pinned_run, ranked_adapter_runs
+from iacdemo.ui.compare_views import default_adapter_run, labelled_adapter_runs
 from iacdemo.ui.feedback import error_box, hide_error, show_error
 from iacdemo.ui.state import AppContext
 from iacdemo.ui.stop_switches import StopSwitches
@@ -44,15 +44,13 @@ LET_THROUGH = (KeyboardInterrupt, SystemExit)
 def adapter_choices(settings: Settings, model_id: str | None = None) -> list[tuple[str, str]]:
     """Training runs that have an adapter, in the Compare tab's order and with its labels (runs of another
     base model last, saying so): (label, adapter folder)."""
-    pinned = pinned_run(settings)
-    return [(adapter_label(run, run.name == pinned, model_id), str(run.adapter_path))
-            for run in ranked_adapter_runs(settings, model_id)]
+    return [(label, str(run.adapter_path)) for label, run in labelled_adapter_runs(settings, model_id)]
 
 
 def default_adapter(settings: Settings, model_id: str | None = None) -> str | None:
     """The Compare tab's default adapter as a folder; None when no run's adapter fits the loaded model."""
-    best = next(iter(ranked_adapter_runs(settings, model_id)), None)
-    return str(best.adapter_path) if best is not None and fits(best, model_id) else None
+    best = default_adapter_run(settings, model_id)
+    return str(best.adapter_path) if best is not None else None
 
 
 def systems_from_form(picked: Sequence[str] | None, adapter: str | None) -> list[System]:
