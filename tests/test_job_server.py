@@ -143,3 +143,32 @@ def test_an_experiments_run_stays_in_its_process_group_so_stopping_the_experimen
     job.terminate()
     job.wait(timeout=WAIT)
     assert runs.read_status(run_dir)["status"] == "stopped"
+
+
+def test_warming_without_a_wait_never_waits_behind_another_thread(settings):
+    """The Train tab warms the helper on every tab select (no wait). While a Start waits for the helper's
+    imports it holds the helper's lock for seconds; the tab select must return at once, not queue behind."""
+    import threading
+
+    server = JobServer()
+    env = job_env(settings)
+    entered, release = threading.Event(), threading.Event()
+    real_ready = server._ready
+
+    def slow_ready(env, wait_s):  # a Start inside its wait for the imports
+        entered.set()
+        release.wait(30)
+        return real_ready(env, 0)
+
+    server._ready = slow_ready
+    starting = threading.Thread(target=server.warm, args=(env, WAIT))
+    starting.start()
+    try:
+        assert entered.wait(30)
+        started = time.monotonic()
+        assert server.warm(env) is False
+        assert time.monotonic() - started < 1.0
+    finally:
+        release.set()
+        starting.join()
+        server.close()

@@ -222,12 +222,19 @@ class JobServer:
 
     def warm(self, env: dict[str, str], wait_s: float = 0.0) -> bool:
         """Start the helper now (its imports run in the background) so the first job is forked too;
-        True once it is ready (waiting up to `wait_s` for that)."""
-        with self._lock:
-            try:
-                return self._ready(env, wait_s) is not None
-            except JobServerError:
-                return False
+        True once it is ready (waiting up to `wait_s` for that).
+
+        With no wait, a helper that another thread is starting or using is left to it: False at once. (The
+        Train tab warms on every tab select, and must not wait behind a Start that waits for the imports.)
+        """
+        if not self._lock.acquire(blocking=wait_s > 0):
+            return False
+        try:
+            return self._ready(env, wait_s) is not None
+        except JobServerError:
+            return False
+        finally:
+            self._lock.release()
 
     @property
     def helper_pid(self) -> int | None:
