@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from iacdemo.errors import ConfigError
 from iacdemo.settings import Settings, get_settings
 from iacdemo.ui import build_app, launch_kwargs
 
@@ -47,9 +48,13 @@ def settings_from_args(args: argparse.Namespace, defaults: Settings) -> Settings
                                    cache_dir=args.cache_dir.expanduser())
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int | None:
     started = time.perf_counter()
-    defaults = get_settings()
+    try:
+        defaults = get_settings()
+    except ConfigError as exc:  # a mistyped IACDEMO_* variable: say which, as the command-line tools do
+        print(f"app.py: error: {exc}", file=sys.stderr)
+        return 2
     args = parse_args(argv, defaults)
     settings = settings_from_args(args, defaults)
 

@@ -30,6 +30,20 @@ def test_cli_overrides_settings_and_port_comes_from_settings(tmp_path):
     assert (s.runs_dir, s.cache_dir, s.data_dir) == (tmp_path / "r", tmp_path / "c", tmp_path / "d")
 
 
+def test_a_mistyped_setting_stops_the_app_with_one_clear_line(monkeypatch, capsys):
+    from iacdemo.settings import get_settings
+
+    monkeypatch.setenv("IACDEMO_PERPLEXITY_TOKENS", "lots")
+    get_settings.cache_clear()
+    try:
+        assert app.main([]) == 2
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert err == "app.py: error: IACDEMO_PERPLEXITY_TOKENS must be a whole number, got 'lots'.\n", err
+
+
 def test_help_documents_every_flag(capsys):
     with pytest.raises(SystemExit):
         app.parse_args(["--help"], settings_from_env({}))
