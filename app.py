@@ -13,6 +13,7 @@ from pathlib import Path
 from iacdemo.errors import ConfigError
 from iacdemo.settings import Settings, get_settings
 from iacdemo.ui import build_app, launch_kwargs
+from iacdemo.ui.queue_polling import enable_queue
 
 
 def parse_args(argv: list[str] | None, defaults: Settings) -> argparse.Namespace:
@@ -61,7 +62,9 @@ def main(argv: list[str] | None = None) -> int | None:
     demo = build_app(settings)
     print(f"iacdemo: UI built in {time.perf_counter() - started:.1f} s; data {settings.data_dir}, "
           f"runs {settings.runs_dir}, cache {settings.cache_dir}, model {settings.default_model}", flush=True)
-    demo.queue(default_concurrency_limit=4)
+    note = enable_queue(demo, settings)
+    if note:
+        print(note, flush=True)
     demo.launch(server_name=settings.host, server_port=settings.port, share=args.share, **launch_kwargs(settings))
 
 

@@ -63,6 +63,9 @@ class Settings:
     # No widget takes a file, but Gradio's upload route is always open: cap it so no visitor can fill a
     # Space's disk (bigger uploads get HTTP 413).
     max_upload_bytes: int = 1024 * 1024
+    # How often Gradio's queue looks for new events when it has none waiting (its own default on Linux is
+    # every millisecond; see iacdemo/ui/queue_polling.py). The most an event waits before it starts.
+    queue_poll_s: float = 0.05
     # A training job shares the CPU with the app's generation (see iacdemo/training/cpu_share.py): it runs
     # this much nicer, and on this many torch threads while the app uses its model (0 = unchanged).
     job_niceness: int = 10
@@ -155,6 +158,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         job_server=_as_bool(env.get("IACDEMO_JOB_SERVER") or "1"),
         perplexity_tokens=int(_env_number(env, "IACDEMO_PERPLEXITY_TOKENS", base.perplexity_tokens, low=2,
                                           integer=True)),
+        queue_poll_s=_env_number(env, "IACDEMO_QUEUE_POLL_S", base.queue_poll_s, low=0.001),
         tf_mirror=Path(env["IACDEMO_TF_MIRROR"]) if env.get("IACDEMO_TF_MIRROR") else None,
         tf_plan_timeout_s=_env_number(env, "IACDEMO_TF_PLAN_TIMEOUT", base.tf_plan_timeout_s, low=1),
         tf_workers=int(_env_number(env, "IACDEMO_TF_WORKERS", base.tf_workers, low=1, integer=True)),

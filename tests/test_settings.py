@@ -28,3 +28,11 @@ def test_perplexity_tokens_come_from_the_environment_and_nonsense_is_refused():
     for bad in ("lots", "1", "2.5", "-4"):
         with pytest.raises(ConfigError, match="IACDEMO_PERPLEXITY_TOKENS"):
             settings_from_env({"IACDEMO_PERPLEXITY_TOKENS": bad})
+
+
+def test_queue_polling_interval_comes_from_the_environment_and_nonsense_is_refused():
+    assert settings_from_env({}).queue_poll_s == 0.05
+    assert settings_from_env({"IACDEMO_QUEUE_POLL_S": "0.2"}).queue_poll_s == 0.2
+    for bad in ("fast", "0", "-1", "nan"):
+        with pytest.raises(ConfigError, match="IACDEMO_QUEUE_POLL_S"):
+            settings_from_env({"IACDEMO_QUEUE_POLL_S": bad})

@@ -15,6 +15,7 @@ from iacdemo.ui.app_builder import TABS
 from iacdemo.ui import AppContext, build_app, launch_kwargs
 from iacdemo.ui.header import header_html
 from iacdemo.ui.presentation import PRESENT_CLASS, present_js
+from iacdemo.ui.queue_polling import CONCURRENCY_LIMIT, enable_queue
 from iacdemo.ui.tabs import models_tab
 
 
@@ -64,6 +65,27 @@ def test_build_app_has_the_tabs_and_launch_kwargs(settings):
     assert set(kwargs) == {"theme", "css", "js", "max_file_size"}
     assert f"body.{PRESENT_CLASS}" in kwargs["css"]
     assert PRESENT_CLASS in kwargs["js"] and "mode" in kwargs["js"] and kwargs["js"] == present_js()
+
+
+def test_the_queue_polls_at_the_settings_interval(settings):
+    demo = build_app(settings.with_overrides(queue_poll_s=0.2))
+    assert enable_queue(demo, demo.iacdemo_context.settings) is None
+    queue = demo._queue
+    assert (queue.sleep_when_free, queue.progress_update_sleep_when_free) == (0.2, 0.2)
+    assert queue.default_concurrency_limit == CONCURRENCY_LIMIT
+
+
+def test_a_gradio_that_renamed_its_polling_keeps_it_and_the_app_says_so(settings, monkeypatch):
+    from types import SimpleNamespace
+
+    from iacdemo.ui import queue_polling
+
+    demo = build_app(settings)
+    renamed = SimpleNamespace(sleep_when_free=0.001, progress_interval=0.01)
+    monkeypatch.setattr(demo, "queue", lambda **kwargs: setattr(demo, "_queue", renamed))
+    note = queue_polling.enable_queue(demo, settings)
+    assert "IACDEMO_QUEUE_POLL_S has no effect" in note and gr.__version__ in note
+    assert renamed.sleep_when_free == 0.001  # left as it was
 
 
 def test_header_shows_device_model_memory(settings):
