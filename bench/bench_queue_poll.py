@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import sys
 import tempfile
@@ -33,12 +32,6 @@ if str(REPO) not in sys.path:
 from bench.bench_side_by_side import PROMPT, find_adapter, make_synthetic_adapter  # noqa: E402
 
 GRADIO_LINUX = {"sleep_when_free": 0.001, "progress_update_sleep_when_free": 0.01}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def set_polling(queue, values: dict[str, float]) -> None:
@@ -67,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     ours = {name: getattr(demo._queue, name) for name in POLL_ATTRIBUTES}
     modes = {"gradio": GRADIO_LINUX, "iacdemo": ours}
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                **launch_kwargs(settings))
-    time.sleep(2)  # the queue's loops are started by the first requests' startup events
+    # no port given: gradio takes the first free one from 7860 up
+    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, **launch_kwargs(settings))
+    time.sleep(2)  # the queue's loops start with the server: let them settle before measuring
     try:
         idle: dict[str, list[float]] = {mode: [] for mode in modes}
         for _ in range(2):

@@ -4,8 +4,8 @@ Gradio's queue loop sleeps 1 ms between looks at an empty queue on Linux (50 ms 
 platform in older releases), and its progress loop 10 ms. So an idle app keeps a tenth of a core busy,
 and while it generates, that thread wakes a thousand times a second beside the model's torch threads:
 on a 2-core CPU the Compare tab generated 7-15 % fewer tokens/s (`python -m bench.bench_queue_poll`
-measures both; bench/RESULTS.md). Waking every `Settings.queue_poll_s` (50 ms) instead delays the start of an event by at
-most that, which nobody sees next to a model's answer.
+measures both; bench/RESULTS.md). Waking every `Settings.queue_poll_s` (50 ms) instead delays the start
+of an event by at most that, which nobody sees next to a model's answer.
 
 The two intervals are attributes of Gradio's private `Queue`. If a Gradio release renames them, the app
 keeps Gradio's own polling and says so at start, rather than failing.
