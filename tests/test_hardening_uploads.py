@@ -9,13 +9,7 @@ import uuid
 import pytest
 
 from iacdemo.ui import build_app, launch_kwargs
-from tests.ui_support import isolated_settings
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.ui_support import free_port, isolated_settings
 
 
 def _upload(url: str, size: int) -> int | None:
@@ -54,7 +48,7 @@ def _upload(url: str, size: int) -> int | None:
 def server(settings, tmp_path_factory):
     local = isolated_settings(settings, tmp_path_factory.mktemp("uploads"))
     demo = build_app(local)
-    port = _free_port()
+    port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                 **launch_kwargs(local))
     yield f"http://127.0.0.1:{port}", local

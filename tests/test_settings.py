@@ -22,17 +22,14 @@ def test_env_overrides_and_space_defaults(tmp_path):
     assert settings_from_env({"IACDEMO_MODEL": "x/y", "SPACE_ID": "a/b"}).default_model == "x/y"
 
 
-def test_perplexity_tokens_come_from_the_environment_and_nonsense_is_refused():
-    assert settings_from_env({}).perplexity_tokens == 1024
-    assert settings_from_env({"IACDEMO_PERPLEXITY_TOKENS": "256"}).perplexity_tokens == 256
-    for bad in ("lots", "1", "2.5", "-4"):
-        with pytest.raises(ConfigError, match="IACDEMO_PERPLEXITY_TOKENS"):
-            settings_from_env({"IACDEMO_PERPLEXITY_TOKENS": bad})
-
-
-def test_queue_polling_interval_comes_from_the_environment_and_nonsense_is_refused():
-    assert settings_from_env({}).queue_poll_s == 0.05
-    assert settings_from_env({"IACDEMO_QUEUE_POLL_S": "0.2"}).queue_poll_s == 0.2
-    for bad in ("fast", "0", "-1", "nan"):
-        with pytest.raises(ConfigError, match="IACDEMO_QUEUE_POLL_S"):
-            settings_from_env({"IACDEMO_QUEUE_POLL_S": bad})
+@pytest.mark.parametrize("variable, field, default, good, value, bad", [
+    ("IACDEMO_PERPLEXITY_TOKENS", "perplexity_tokens", 1024, "256", 256, ("lots", "1", "2.5", "-4")),
+    ("IACDEMO_QUEUE_POLL_S", "queue_poll_s", 0.05, "0.2", 0.2, ("fast", "0", "-1", "nan")),
+])
+def test_numeric_settings_come_from_the_environment_and_nonsense_is_refused(variable, field, default, good, value,
+                                                                            bad):
+    assert getattr(settings_from_env({}), field) == default
+    assert getattr(settings_from_env({variable: good}), field) == value
+    for text in bad:
+        with pytest.raises(ConfigError, match=variable):
+            settings_from_env({variable: text})

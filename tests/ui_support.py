@@ -1,6 +1,7 @@
 """Helpers shared by the UI tests (unit and browser)."""
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from iacdemo.settings import Settings
@@ -25,3 +26,10 @@ def isolated_settings(settings: Settings, tmp: Path, **overrides) -> Settings:
     """Settings whose runs and cache live under `tmp` (models shared, see `linked_cache_dir`)."""
     return settings.with_overrides(cache_dir=linked_cache_dir(tmp / "cache", settings), runs_dir=tmp / "runs",
                                    **overrides)
+
+
+def free_port() -> int:
+    """A port nothing listens on now, for an app this test starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from iacdemo.settings import REPO_ROOT
-from tests.ui_support import linked_cache_dir
+from tests.ui_support import free_port, linked_cache_dir
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -53,12 +52,6 @@ class AppServer:
         return self.process.poll() is None and _get(self.url) == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _get(url: str) -> int | None:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -71,7 +64,7 @@ def _get(url: str) -> int | None:
 def app_server(settings, tmp_path_factory) -> AppServer:
     tmp = tmp_path_factory.mktemp("browser-app")
     runs_dir, cache_dir = tmp / "runs", linked_cache_dir(tmp / "cache", settings)
-    port = _free_port()
+    port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / "app-server.log"
     # The browser tests check what a score click shows, not the score itself (test_generation_model does):
