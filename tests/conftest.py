@@ -19,22 +19,58 @@ from tests.real_terraform import TerraformCli, terraform_cli as find_terraform_c
 SLOW_FIXTURES = frozenset({"loaded_model", "tiny_model_dir", "app_server", "browser", "page", "terraform_cli"})
 
 
+SLOW_GROUP = "slow"  # the xdist_group of every slow test
+
+
+def _in_xdist_worker(config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups into the test ids
 def pytest_collection_modifyitems(config, items):
-    """Mark tests that need a slow fixture, then run the unmarked (fast) ones first, in their order."""
+    """Mark tests that need a slow fixture, then run the unmarked (fast) ones first, in their order.
+
+    Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`) the slow tests are one group, listed
+    first: one worker takes the whole group at once and runs it in this order, so the app, the browser
+    and the loaded model start once, as in a plain run, while the other worker runs the fast tests,
+    mostly one core's work, on the core the slow ones leave idle. Splitting the slow tests over both
+    workers was slower than a plain run (bench/RESULTS.md, "Test suite wall time")."""
     for item in items:
         if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-    items[:] = sorted(items, key=lambda item: item.get_closest_marker("slow") is not None)
+    in_worker = _in_xdist_worker(config)
+    if in_worker:
+        for item in items:
+            if item.get_closest_marker("slow") is not None:
+                item.add_marker(pytest.mark.xdist_group(SLOW_GROUP))
+    items[:] = sorted(items, key=lambda item: (item.get_closest_marker("slow") is None) == in_worker)
 
 
-def pytest_collection_finish(session):
-    """When training jobs will run, start the job helper's imports now, beside the fast tests: the jobs
-    of the slow tests are then forked from it (iacdemo/training/job_server.py) instead of each paying its
-    own ~8 s of imports, as they would in the app once the Train tab has been opened."""
-    if any(item.get_closest_marker("slow") for item in session.items):
+_warmed = False
+
+
+def _warm_job_helper() -> None:
+    """Start the job helper's imports now: the jobs of the slow tests are then forked from it
+    (iacdemo/training/job_server.py) instead of each paying its own ~8 s of imports, as they would in
+    the app once the Train tab has been opened."""
+    global _warmed
+    if not _warmed:
+        _warmed = True
         from iacdemo.training.runner import warm_job_helper
 
         warm_job_helper(get_settings())
+
+
+def pytest_collection_finish(session):
+    """In a plain run, warm the job helper beside the fast tests, which run first. An xdist worker does
+    not know yet whether it will get the slow group: it warms on its first slow test instead."""
+    if not _in_xdist_worker(session.config) and any(item.get_closest_marker("slow") for item in session.items):
+        _warm_job_helper()
+
+
+def pytest_runtest_setup(item):
+    if _in_xdist_worker(item.config) and item.get_closest_marker("slow") is not None:
+        _warm_job_helper()
 
 
 @pytest.hookimpl(hookwrapper=True)
