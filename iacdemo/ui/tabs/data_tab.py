@@ -180,8 +180,13 @@ def build(ctx: AppContext) -> None:
                                      info=f"Packed docs in {settings.corpus_dir}", elem_id="data-files")
             other_path = gr.Textbox(label="Other docs path (optional)", placeholder="a folder of .md files "
                                     "or a .jsonl.gz inside the data, cache or runs folder", elem_id="data-path")
+            # allow_custom_value: a path typed and then Build clicked sends two events at once, the path's
+            # blur (which narrows these choices to the new sources') and the build, whose services are still
+            # the page's old pick; gradio would refuse a pick no longer in its choices with its own "Value ...
+            # is not in the list of choices" toast. build_corpus checks the services itself and says what
+            # is wrong (the path, or no documents for a service).
             services = gr.Dropdown(choices=service_choices([v for _, v in files0], "", False, settings),
-                                   multiselect=True, label="Services (subcategory)",
+                                   multiselect=True, allow_custom_value=True, label="Services (subcategory)",
                                    info="Empty = all services", elem_id="data-services")
             path_glob = gr.Textbox(label="Path pattern (glob)", placeholder="e.g. website/docs/r/dynamodb_*",
                                    elem_id="data-glob")
