@@ -35,15 +35,14 @@ def pytest_collection_modifyitems(config, items):
     and the loaded model start once, as in a plain run, while the other worker runs the fast tests,
     mostly one core's work, on the core the slow ones leave idle. Splitting the slow tests over both
     workers was slower than a plain run (bench/RESULTS.md, "Test suite wall time")."""
+    in_worker = _in_xdist_worker(config)
     for item in items:
         if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-    in_worker = _in_xdist_worker(config)
-    if in_worker:
-        for item in items:
-            if item.get_closest_marker("slow") is not None:
-                item.add_marker(pytest.mark.xdist_group(SLOW_GROUP))
-    items[:] = sorted(items, key=lambda item: (item.get_closest_marker("slow") is None) == in_worker)
+        if in_worker and item.get_closest_marker("slow") is not None:
+            item.add_marker(pytest.mark.xdist_group(SLOW_GROUP))
+    # a stable sort on "runs late": the slow tests last in a plain run, first in an xdist worker
+    items[:] = sorted(items, key=lambda item: (item.get_closest_marker("slow") is not None) != in_worker)
 
 
 _warmed = False
