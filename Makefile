@@ -22,7 +22,7 @@ demo: $(VENV)/.app-installed
 	$(PY) app.py
 
 test: $(VENV)/.test-installed
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PY) -m pytest -n 2 --dist loadgroup --no-loadscope-reorder
 
 bench: $(VENV)/.test-installed
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -7,42 +7,74 @@ unmarked test runs before them: `pytest -m "not slow"` is the quick loop, plain 
 from __future__ import annotations
 
 import gc
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from iacdemo.corpus.build import build_corpus
-from iacdemo.settings import Settings, get_settings
-from tests.real_terraform import TerraformCli, terraform_cli as find_terraform_cli
+
+def _share_the_cores() -> None:
+    """Under xdist, each worker and every process it starts (the app, training jobs, CLIs) gets its share
+    of the cores for torch's threads, set before torch is imported. With torch's default (all cores in
+    every process) two workers ran twice as many busy threads as cores: a forward of the embedded model
+    then costs 300 ms of CPU on 2 threads against 220 ms on one, and a descheduled thread stalls its
+    partner. The suite took 898 s that way and 775 s with one thread each (bench/RESULTS.md, "Test suite
+    wall time"). A value the user set is kept; a plain run keeps torch's default."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 0)
+    if workers < 1 or "OMP_NUM_THREADS" in os.environ:
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    if "torch" in sys.modules:  # imported by a plugin before us: its thread pool is already sized
+        sys.modules["torch"].set_num_threads(threads)
+
+
+_share_the_cores()  # before the imports below bring in torch
+
+from iacdemo.corpus.build import build_corpus  # noqa: E402
+from iacdemo.settings import Settings, get_settings  # noqa: E402
+from tests.real_terraform import TerraformCli, terraform_cli as find_terraform_cli  # noqa: E402
 
 # Asking for one of these loads the real model, trains, starts the app or a real Terraform.
 SLOW_FIXTURES = frozenset({"loaded_model", "tiny_model_dir", "app_server", "browser", "page", "terraform_cli"})
 
 
-SLOW_GROUP = "slow"  # the xdist_group of every slow test
+BROWSER_GROUP = "browser"  # the xdist_group of the tests that drive the app in a browser
 
 
 def _in_xdist_worker(config) -> bool:
     return hasattr(config, "workerinput")
 
 
+def _xdist_group(item) -> str:
+    """The browser tests share one app, one Chromium and one model: one group, one worker. Every other
+    test is grouped with its module, so a module's fixtures are built once, on one worker."""
+    module = item.nodeid.split("::")[0]
+    return BROWSER_GROUP if module.startswith("tests/browser/") else module
+
+
+def _run_order(item, in_worker: bool) -> int:
+    """A plain run: quick tests, then slow ones. An xdist worker (`make test` adds
+    --no-loadscope-reorder, so the groups are handed out in this order): the browser group first, on one
+    worker, while the other worker takes the other slow modules, then the quick ones; whichever worker
+    is free takes the next module, so both finish close together."""
+    slow = item.get_closest_marker("slow") is not None
+    if not in_worker:
+        return int(slow)
+    return 0 if _xdist_group(item) == BROWSER_GROUP else 1 if slow else 2
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups into the test ids
 def pytest_collection_modifyitems(config, items):
-    """Mark tests that need a slow fixture, then run the unmarked (fast) ones first, in their order.
-
-    Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`) the slow tests are one group, listed
-    first: one worker takes the whole group at once and runs it in this order, so the app, the browser
-    and the loaded model start once, as in a plain run, while the other worker runs the fast tests,
-    mostly one core's work, on the core the slow ones leave idle. Splitting the slow tests over both
-    workers was slower than a plain run (bench/RESULTS.md, "Test suite wall time")."""
+    """Mark tests that need a slow fixture, group them for xdist and order them (see _run_order)."""
     in_worker = _in_xdist_worker(config)
     for item in items:
         if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-        if in_worker and item.get_closest_marker("slow") is not None:
-            item.add_marker(pytest.mark.xdist_group(SLOW_GROUP))
-    # a stable sort on "runs late": the slow tests last in a plain run, first in an xdist worker
-    items[:] = sorted(items, key=lambda item: (item.get_closest_marker("slow") is not None) != in_worker)
+        if in_worker:
+            item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
+    items[:] = sorted(items, key=lambda item: _run_order(item, in_worker))  # stable: a module keeps its order
 
 
 _warmed = False

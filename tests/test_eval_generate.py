@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from iacdemo.errors import ConfigError, DataError, JobError, ModelError
 from iacdemo.evaluation.answers import (AnswerCache, System, adapter_fingerprint, answer_key, eval_gen_settings,
@@ -70,8 +71,9 @@ def _cli(args: list[str], cache_dir: Path) -> tuple[dict, str, float]:
 
 def test_cli_generate_end_to_end_then_cached(settings, tmp_path):
     cache_dir = linked_cache_dir(tmp_path / "cache", settings)
+    threads = str(torch.get_num_threads())  # this test's cores (its worker's share under xdist): no oversubscribing
     args = ["--answers", "generate", "--model", "smollm2-135m-instruct", "--limit", "3", "--max-new-tokens", "24",
-            "--cpu-threads", "2"]
+            "--cpu-threads", threads]
     first, first_err, first_s = _cli([*args, "--out", str(tmp_path / "first.json")], cache_dir)
     second, second_err, second_s = _cli([*args, "--out", str(tmp_path / "second.json")], cache_dir)
 

@@ -52,10 +52,11 @@ def datasets_root(settings, tmp_path_factory, loaded_model):
 
 
 def small(dataset, name, **overrides) -> TrainConfig:
-    # 2 threads: the test only waits while its job trains, so the job has both cores (bench/RESULTS.md,
-    # "Test suite wall time")
+    # torch's default threads: the test only waits while its job trains, so the job gets all the cores this
+    # test has (both in a plain run; its worker's share under xdist, tests/conftest.py). Two threads on a
+    # worker's one core took 179 s instead of 20 (bench/RESULTS.md, "Test suite wall time").
     values = dict(dataset=str(dataset), run_name=name, seq_len=64, batch_size=2, eval_fraction=0.0,
-                  chat_mix_ratio=0.0, save_every=0, device="cpu", cpu_threads=2)
+                  chat_mix_ratio=0.0, save_every=0, device="cpu", cpu_threads=0)
     values.update(overrides)
     return TrainConfig(**values)
 
