@@ -94,7 +94,7 @@ def _warm_job_helper() -> None:
 
 def pytest_collection_finish(session):
     """In a plain run, warm the job helper beside the fast tests, which run first. An xdist worker does
-    not know yet whether it will get the slow group: it warms on its first slow test instead."""
+    not know yet whether it will get slow tests: it warms on its first slow test instead."""
     if not _in_xdist_worker(session.config) and any(item.get_closest_marker("slow") for item in session.items):
         _warm_job_helper()
 

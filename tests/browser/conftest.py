@@ -110,21 +110,33 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def page(browser, request):
-    """A fresh browser context per test. With IACDEMO_BROWSER_TRACE=<folder>, each test's Playwright trace
-    (every action with its start and end) is saved there: `playwright show-trace` shows where a test waits."""
+@pytest.fixture(scope="session")
+def browser_context(browser):
+    """One context for every test's page: its HTTP cache keeps gradio's scripts and styles between tests.
+    Four page opens measured here cost Chromium 24 CPU-s and the app 1.1-2.3 in one context, against 28-29
+    and 4-4.8 with a context each (bench/RESULTS.md, "Session of 2026-12-02 (7th)"). Gradio keeps its
+    session per page load and the app stores nothing in the browser, so the pages share nothing else; a test
+    that needs a second visitor opens its own context."""
     context = browser.new_context(viewport=VIEWPORT)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(browser_context, request):
+    """A fresh page per test. With IACDEMO_BROWSER_TRACE=<folder>, each test's Playwright trace (every
+    action with its start and end) is saved there: `playwright show-trace` shows where a test waits."""
     trace_dir = os.environ.get("IACDEMO_BROWSER_TRACE")
     if trace_dir:
-        context.tracing.start(snapshots=True, screenshots=False)  # snapshots: the network log too
-    page = context.new_page()
+        browser_context.tracing.start(snapshots=True, screenshots=False)  # snapshots: the network log too
+    page = browser_context.new_page()
     page.set_default_timeout(20_000)
     yield page
     if trace_dir:
         Path(trace_dir).mkdir(parents=True, exist_ok=True)
-        context.tracing.stop(path=str(Path(trace_dir) / f"{request.node.name}.zip"))
-    context.close()
+        browser_context.tracing.stop(path=str(Path(trace_dir) / f"{request.node.name}.zip"))
+    page.close()
+    browser_context.clear_cookies()
 
 
 def open_app(page, server: AppServer, query: str = ""):
