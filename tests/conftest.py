@@ -1,8 +1,9 @@
 """Shared fixtures: real data from ../shared/data and the real embedded model, loaded once per run.
 
 Tests that load the real model, train, drive the browser or run real Terraform are marked `slow`
-(a test that asks for one of SLOW_FIXTURES is marked here, the rest in their modules), and every
-unmarked test runs before them: `pytest -m "not slow"` is the quick loop, plain `pytest` runs all.
+(a test that asks for one of SLOW_FIXTURES is marked here, the rest in their modules). A plain `pytest`
+runs every unmarked test before them; under xdist the order is _run_order's. `pytest -m "not slow"` is the
+quick loop.
 """
 from __future__ import annotations
 

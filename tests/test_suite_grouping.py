@@ -1,8 +1,9 @@
-"""`make test` runs `pytest -n 2 --dist loadgroup` and relies on xdist keeping one group on one worker
-(tests/conftest.py puts the browser tests in one group, each other module in its own). pytest 9.2 broke that
-silently (pytest-xdist#1386): the browser tests then spread over both workers, each starting its own app,
-browser and model, and the suite got slower than with no -n. This runs the installed pytest and xdist on a tiny
-project that groups tests the way our conftest does, so a version bump that breaks it fails here."""
+"""`make test` runs `pytest -n 2 --dist loadgroup --no-loadscope-reorder` and relies on xdist keeping one
+group on one worker (tests/conftest.py puts the browser tests in one group, each other module in its own).
+pytest 9.2 broke that silently (pytest-xdist#1386): the browser tests then spread over both workers, each
+starting its own app, browser and model, and the suite got slower than with no -n. This runs the installed
+pytest and xdist on a tiny project that groups tests the way our conftest does, so a version bump that
+breaks it fails here."""
 from __future__ import annotations
 
 import subprocess
