@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from starlette.applications import Starlette
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
@@ -18,10 +18,16 @@ def _client() -> TestClient:
     async def config(request):
         return JSONResponse({"head": "<head>"})
 
+    async def streamed(request):
+        async def parts():
+            yield "<html><head>"
+            yield "<title>t</title></head></html>"
+        return StreamingResponse(parts(), media_type="text/html")
+
     async def missing(request):
         return HTMLResponse("<head>not found</head>", status_code=404)
 
-    app = Starlette(routes=[Route("/", page), Route("/config", config), Route("/gone/", missing), Route("/other", page)])
+    app = Starlette(routes=[Route("/", page), Route("/config", config), Route("/gone/", missing), Route("/streamed/", streamed), Route("/other", page)])
     app.add_middleware(HeadScriptMiddleware, html="<script>first()</script>")
     return TestClient(app)
 
@@ -30,6 +36,8 @@ def test_the_page_gets_the_script_before_gradios_modules():
     response = _client().get("/")
     assert response.text.startswith("<!doctype html><html><head><script>first()</script><script type=module")
     assert int(response.headers["content-length"]) == len(response.content)
+    streamed = _client().get("/streamed/")  # a page sent in parts is held whole, then changed
+    assert streamed.text == "<html><head><script>first()</script><title>t</title></head></html>"
 
 
 def test_other_responses_pass_through_unchanged():

@@ -46,7 +46,14 @@ class HeadScriptMiddleware:
                     await send(message)
                     start = None  # pass the rest through
                 return
-            if start is None or message["type"] != "http.response.body":
+            if start is None:
+                await send(message)
+                return
+            if message["type"] != "http.response.body":  # not a body we can hold (a file sent by path): as is
+                await send(start)
+                for chunk in chunks:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                start = None
                 await send(message)
                 return
             chunks.append(message.get("body", b""))
