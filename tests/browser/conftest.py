@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from iacdemo.settings import REPO_ROOT
 from tests.ui_support import free_port, linked_cache_dir
@@ -148,3 +149,19 @@ def open_app(page, server: AppServer, query: str = ""):
 
 def open_tab(page, title: str):
     page.get_by_role("tab", name=title).click()
+
+
+def type_until_kept(page, box, value: str, type_once, name: str, settle_ms: int, tries: int) -> None:
+    """Type into `box` (with `type_once`) until it keeps `value`. A field in an accordion or group that has
+    just opened can be typed into before its component has mounted its value, which then replaces the
+    typing: the Compare tab's "20 tokens" answers quietly became 256-token ones, and the Train tab's run
+    name "browser-train" became "n", its last key press (bench/RESULTS.md, "Test suite wall time" and
+    "Session of 2026-12-02 (8th)")."""
+    expect(box).to_be_editable()
+    for _ in range(tries):
+        type_once()
+        page.wait_for_timeout(settle_ms)
+        if box.input_value() == value:
+            return
+    raise AssertionError(f"{name} does not keep {value!r}: it reads {box.input_value()!r}")
+

@@ -8,7 +8,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import open_app, open_tab
+from tests.browser.conftest import open_app, open_tab, type_until_kept
 from tests.browser.screenshots import save
 
 TUNED_RUN = "browser-tuned"
@@ -117,18 +117,14 @@ def choose_tuned_adapter(page) -> None:
 
 
 def set_number(page, elem_id: str, value: str, settle_ms: int = 400, tries: int = 10) -> None:
-    """Type a number and make sure it stays typed. A field in an accordion that has just opened can be
-    filled before its component has mounted its value, which then overwrites the typing: the "20 tokens"
-    answers quietly became 256-token ones (bench/RESULTS.md, "Test suite wall time")."""
+    """Type a number and make sure it stays typed (type_until_kept says why it may not)."""
     box = page.locator(f"#{elem_id} input").first
-    expect(box).to_be_editable()
-    for _ in range(tries):
+
+    def type_once():
         box.fill(value)
         box.press("Tab")  # leave the field, as a person does
-        page.wait_for_timeout(settle_ms)
-        if box.input_value() == value:
-            return
-    raise AssertionError(f"#{elem_id} does not keep {value!r}: it reads {box.input_value()!r}")
+
+    type_until_kept(page, box, value, type_once, f"#{elem_id}", settle_ms, tries)
 
 
 def assert_kept_short(status) -> None:

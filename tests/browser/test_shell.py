@@ -77,4 +77,3 @@ def test_models_tab_labels_the_repack_and_reports_a_bad_id(app_server, page):
     expect(page.locator("#models-error")).to_contain_text("Unknown model 'no-such-model'", timeout=30_000)
     expect(page.get_by_test_id("header-model")).to_contain_text("smollm2-135m-instruct")
     assert app_server.alive()
-

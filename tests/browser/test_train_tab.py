@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from iacdemo.training.config import TrainConfig
 from iacdemo.training.runner import JobRunner
 
-from tests.browser.conftest import open_app, open_tab
+from tests.browser.conftest import open_app, open_tab, type_until_kept
 from tests.browser.screenshots import save
 
 RUN_NAME = "browser-train"
@@ -41,23 +41,18 @@ def _open_group(page, elem_id: str) -> None:
 
 
 def _set(page, name: str, value: str, tries: int = 5) -> None:
-    """Type a value and make sure it stays typed. A field in a group that has just opened can be typed
-    into before its component has mounted its value, which then replaces the typing: once in four runs of
-    the browser tests the run name "browser-train" became "n", its last key press (bench/RESULTS.md,
-    "Session of 2026-12-02 (8th)")."""
+    """Type a value and make sure it stays typed (type_until_kept says why it may not)."""
     box = page.locator(f"#train-{name} input, #train-{name} textarea").first
-    expect(box).to_be_editable()
-    for _ in range(tries):
+
+    def type_once():
         if box.get_attribute("type") == "number":
             box.fill(value)
         else:  # gradio's text box fires `input` on key presses, not on Playwright's fill (a user types)
             box.fill(value[:-1])
             box.press_sequentially(value[-1:])
         box.blur()
-        page.wait_for_timeout(100)
-        if box.input_value() == value:
-            return
-    raise AssertionError(f"#train-{name} does not keep {value!r}: it reads {box.input_value()!r}")
+
+    type_until_kept(page, box, value, type_once, f"#train-{name}", settle_ms=100, tries=tries)
 
 
 def _step(page) -> int:
