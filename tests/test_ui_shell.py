@@ -62,7 +62,7 @@ def test_build_app_has_the_tabs_and_launch_kwargs(settings):
     assert {"Data", "Train", "Models"} <= {t.label for t in tabs}
     assert isinstance(demo.iacdemo_context, AppContext) and demo.iacdemo_context.settings is settings
     kwargs = launch_kwargs(settings)
-    assert set(kwargs) == {"theme", "css", "js", "app_kwargs", "max_file_size"}
+    assert set(kwargs) == {"theme", "css", "js", "max_file_size"}
     assert f"body.{PRESENT_CLASS}" in kwargs["css"]
     assert PRESENT_CLASS in kwargs["js"] and "mode" in kwargs["js"] and kwargs["js"] == present_js()
 

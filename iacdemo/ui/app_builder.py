@@ -12,7 +12,6 @@ import gradio as gr
 from iacdemo.settings import ASSETS_DIR, Settings, get_settings
 from iacdemo.ui import presentation
 from iacdemo.ui.header import build_header
-from iacdemo.ui.page_head import early_scripts_middleware
 from iacdemo.ui.state import AppContext
 from iacdemo.ui.tabs import (compare_tab, data_tab, doc_completion_tab, evaluate_tab, experiment_tab,
                              models_tab, train_tab)
@@ -52,8 +51,7 @@ def build_app(settings: Settings | None = None, ctx: AppContext | None = None) -
 
 
 def launch_kwargs(settings: Settings | None = None) -> dict:
-    """Theme, CSS and JS for gradio 6's `launch()` (they moved there from `gr.Blocks`), the upload cap, and
-    the middleware that puts the scripts gradio's modules must not run before at the top of the page."""
+    """Theme, CSS and JS for gradio 6's `launch()` (they moved there from `gr.Blocks`), and the upload cap."""
     settings = settings or get_settings()
     return {
         "max_file_size": settings.max_upload_bytes,
@@ -61,5 +59,4 @@ def launch_kwargs(settings: Settings | None = None) -> dict:
                                 font_mono=MONO_FONTS),
         "css": (ASSETS_DIR / "style.css").read_text(encoding="utf-8"),
         "js": presentation.present_js(),
-        "app_kwargs": {"middleware": [early_scripts_middleware()]},
     }
