@@ -164,4 +164,3 @@ def type_until_kept(page, box, value: str, type_once, name: str, settle_ms: int,
         if box.input_value() == value:
             return
     raise AssertionError(f"{name} does not keep {value!r}: it reads {box.input_value()!r}")
-
